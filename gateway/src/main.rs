@@ -1,0 +1,3 @@
+//! The `onomancer-gateway` binary.
+
+fn main() {}

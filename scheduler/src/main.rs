@@ -1,0 +1,3 @@
+//! The `onomancer-scheduler` binary.
+
+fn main() {}

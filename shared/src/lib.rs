@@ -1,0 +1,19 @@
+//! The library every Onomancer role shares: tenant context and configuration, the job envelope and
+//! the Redis Streams queue, the tiered cache, the Claude client, integrations (Discord, Google,
+//! document fetching), the usage store, metrics and telemetry.
+//!
+//! It knows nothing about HTTP routing or webhook formats: those belong to the gateway.
+
+pub mod ids;
+pub mod job;
+pub mod keys;
+pub mod queue;
+pub mod redis_conn;
+pub mod settings;
+pub mod telemetry;
+pub mod tenant;
+
+pub use ids::{ContentHash, JobId, Persona, TenantId};
+pub use job::{Envelope, JobError, JobKind, JobOutcome, Lane, NewJob};
+pub use keys::KeySpace;
+pub use redis_conn::RedisConn;

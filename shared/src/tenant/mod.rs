@@ -1,0 +1,1 @@
+//! Tenant context and layered configuration (defaults, tier, tenant file, environment).

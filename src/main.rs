@@ -1,0 +1,3 @@
+//! The `onomancer` command.
+
+fn main() {}

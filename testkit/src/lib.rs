@@ -1,0 +1,7 @@
+//! Test support shared by every crate's tests: an isolated Redis namespace per test (cleaned up
+//! on drop), a fresh database per test, and HTTP fakes that speak the real wire formats of
+//! Claude, Discord and Google (`../shared/PROTOCOLS.md`).
+
+pub mod redis_ns;
+
+pub use redis_ns::TestRedis;

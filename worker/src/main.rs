@@ -1,0 +1,3 @@
+//! The `onomancer-worker` binary.
+
+fn main() {}
