@@ -5,6 +5,7 @@
 //! It knows nothing about HTTP routing or webhook formats: those belong to the gateway.
 
 pub mod admission;
+pub mod cache;
 pub mod ids;
 pub mod job;
 pub mod keys;

@@ -1,1 +1,407 @@
-//! The Redis Streams job queue.
+//! The Redis Streams job queue: one stream per (lane, tenant), read through one consumer group
+//! by every worker; a sorted set for delayed jobs (retries, rate-limit deferrals); a dead-letter
+//! stream; a status hash per job.
+//!
+//! Guarantees: from the moment `enqueue` returns, the job is in Redis; it ends acknowledged or in
+//! the dead-letter stream with its reason. Delivery is at least once. See ARCHITECTURE.md.
+
+mod backoff;
+mod dlq;
+mod maintenance;
+mod metrics;
+mod ratelimit;
+mod scripts;
+mod status;
+mod worker;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::AsyncCommands;
+
+pub use backoff::RetryPolicy;
+pub use dlq::DeadLetter;
+pub use maintenance::{LaneStats, QueueStats};
+pub use metrics::QueueMetrics;
+pub use ratelimit::{RateLimit, RateLimiter};
+pub use status::{JobState, JobStatus};
+pub use worker::{default_consumer_name, JobHandler, WorkerHandle, WorkerOptions, WorkerRuntime};
+
+use crate::ids::{JobId, TenantId};
+use crate::job::{Lane, NewJob};
+use crate::keys::KeySpace;
+use crate::redis_conn::RedisConn;
+use scripts::Scripts;
+
+/// The consumer group every worker joins.
+pub const GROUP: &str = "workers";
+
+/// Queue tuning, from the `queue` section of `config/defaults.json`.
+#[derive(Clone, Debug)]
+pub struct QueueConfig {
+    /// Attempts before a retryable failure is dead-lettered.
+    pub max_attempts: u32,
+    /// Exponential backoff base and cap.
+    pub retry: RetryPolicy,
+    /// An entry idle this long in another consumer's hands is presumed abandoned and reclaimed.
+    pub claim_idle: Duration,
+    /// Deliveries after which an entry that never completes (it crashes its worker) is poison.
+    pub max_deliveries: u32,
+    /// How long an idempotency key remembers its first job.
+    pub idempotency_window: Duration,
+    /// How long a job's status is kept.
+    pub status_ttl: Duration,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            retry: RetryPolicy::default(),
+            claim_idle: Duration::from_secs(30),
+            max_deliveries: 10,
+            idempotency_window: Duration::from_secs(86_400),
+            status_ttl: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
+/// What went wrong talking to the queue.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// Redis could not be reached or answered with an error; nothing was stored.
+    #[error("queue unavailable: {0}")]
+    Unavailable(#[from] redis::RedisError),
+    /// A stored entry could not be read.
+    #[error("corrupt queue data: {0}")]
+    Corrupt(String),
+}
+
+/// The result of an enqueue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enqueued {
+    /// The job's id (the first job's, when the idempotency key was seen before).
+    pub id: JobId,
+    /// False when the idempotency key matched an earlier job and nothing was created.
+    pub created: bool,
+}
+
+/// A handle on the queue; cheap to clone.
+#[derive(Clone)]
+pub struct Queue {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: RedisConn,
+    redis_url: String,
+    keys: KeySpace,
+    config: QueueConfig,
+    scripts: Scripts,
+    metrics: QueueMetrics,
+    /// Streams whose consumer group this process has already made sure of.
+    known_streams: Mutex<HashSet<String>>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Queue {
+    /// Connects to Redis and registers the queue metrics in `registry`.
+    pub async fn connect(
+        redis_url: &str,
+        keys: KeySpace,
+        config: QueueConfig,
+        registry: &prometheus::Registry,
+    ) -> Result<Self, QueueError> {
+        let conn = RedisConn::connect(redis_url).await?;
+        let metrics = QueueMetrics::register(registry)
+            .map_err(|e| QueueError::Corrupt(format!("metrics registration: {e}")))?;
+        Ok(Self::from_parts(conn, redis_url, keys, config, metrics))
+    }
+
+    /// Builds a queue on an existing connection.
+    pub fn from_parts(
+        conn: RedisConn,
+        redis_url: &str,
+        keys: KeySpace,
+        config: QueueConfig,
+        metrics: QueueMetrics,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                conn,
+                redis_url: redis_url.to_owned(),
+                keys,
+                config,
+                scripts: Scripts::new(),
+                metrics,
+                known_streams: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// The shared connection.
+    pub fn conn(&self) -> RedisConn {
+        self.inner.conn.clone()
+    }
+
+    /// A new connection of its own (blocking reads must not hold up the shared one).
+    pub async fn dedicated_connection(&self) -> Result<RedisConn, QueueError> {
+        Ok(RedisConn::connect(&self.inner.redis_url).await?)
+    }
+
+    /// The key space.
+    pub fn keys(&self) -> &KeySpace {
+        &self.inner.keys
+    }
+
+    /// The tuning in force.
+    pub fn config(&self) -> &QueueConfig {
+        &self.inner.config
+    }
+
+    /// The queue's metrics.
+    pub fn metrics(&self) -> &QueueMetrics {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn scripts(&self) -> &Scripts {
+        &self.inner.scripts
+    }
+
+    /// `PING`: is Redis reachable?
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        Ok(self.inner.conn.ping().await?)
+    }
+
+    /// Makes sure the stream of (`tenant`, `lane`) exists with the consumer group, and that the
+    /// lane's tenant set names the tenant. Cached per process.
+    pub(crate) async fn ensure_stream(
+        &self,
+        tenant: &TenantId,
+        lane: Lane,
+    ) -> Result<(), QueueError> {
+        let stream = self.keys().stream(tenant, lane);
+        if self.inner.known_streams.lock().expect("lock").contains(&stream) {
+            return Ok(());
+        }
+        self.create_group(&stream).await?;
+        let mut c = self.conn();
+        let _: () = c.sadd(self.keys().lane_tenants(lane), tenant.as_str()).await?;
+        self.inner
+            .known_streams
+            .lock()
+            .expect("lock")
+            .insert(stream);
+        Ok(())
+    }
+
+    /// `XGROUP CREATE stream workers 0 MKSTREAM`, tolerating an existing group. The group starts
+    /// at 0 so entries added before it existed are still delivered.
+    pub(crate) async fn create_group(&self, stream: &str) -> Result<(), QueueError> {
+        let mut c = self.conn();
+        let r: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(stream)
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut c)
+            .await;
+        match r {
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Enqueues one job. With an idempotency key, the same key within the window returns the first
+    /// job's id and creates nothing.
+    pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued, QueueError> {
+        let mut out = self.enqueue_many(vec![job]).await?;
+        Ok(out.pop().expect("one result per job"))
+    }
+
+    /// Enqueues many jobs in one pipelined round trip.
+    pub async fn enqueue_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, QueueError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut seen = HashSet::new();
+        for j in &jobs {
+            if seen.insert((j.tenant.clone(), j.lane)) {
+                self.ensure_stream(&j.tenant, j.lane).await?;
+            }
+        }
+        let now = now_ms();
+        let cfg = &self.inner.config;
+        let keys = self.keys();
+        let mut pipe = redis::pipe();
+        let mut results: Vec<Option<Enqueued>> = Vec::with_capacity(jobs.len());
+        let mut idempotent = Vec::new();
+        for job in jobs {
+            let id = JobId::generate();
+            let (tenant, kind, lane) = (job.tenant.clone(), job.kind.clone(), job.lane);
+            let stream = keys.stream(&tenant, lane);
+            let status = keys.status(&tenant, &id);
+            let idem = job.idempotency_key.clone();
+            let env = job.into_envelope(id.clone(), now).encode();
+            self.inner
+                .metrics
+                .enqueued
+                .with_label_values(&[tenant.as_str(), kind.as_str()])
+                .inc();
+            if let Some(key) = idem {
+                let mut inv = self.scripts().enqueue.prepare_invoke();
+                inv.key(keys.idempotency(&tenant, &key))
+                    .key(&stream)
+                    .key(&status)
+                    .key(keys.lane_tenants(lane))
+                    .arg(id.as_str())
+                    .arg(env)
+                    .arg(cfg.idempotency_window.as_secs().max(1))
+                    .arg(cfg.status_ttl.as_secs().max(1))
+                    .arg(tenant.as_str())
+                    .arg(kind.as_str())
+                    .arg(lane.as_str())
+                    .arg(now);
+                idempotent.push((results.len(), inv));
+                results.push(None);
+                continue;
+            }
+            pipe.cmd("XADD")
+                .arg(&stream)
+                .arg("*")
+                .arg("e")
+                .arg(env)
+                .ignore();
+            pipe.cmd("HSET")
+                .arg(&status)
+                .arg("state")
+                .arg("queued")
+                .arg("attempt")
+                .arg(1)
+                .arg("tenant")
+                .arg(tenant.as_str())
+                .arg("kind")
+                .arg(kind.as_str())
+                .arg("lane")
+                .arg(lane.as_str())
+                .arg("created")
+                .arg(now)
+                .arg("updated")
+                .arg(now)
+                .ignore();
+            pipe.expire(&status, cfg.status_ttl.as_secs() as i64)
+                .ignore();
+            results.push(Some(Enqueued { id, created: true }));
+        }
+        if results.iter().any(Option::is_some) {
+            let _: () = pipe.query_async(&mut self.conn()).await?;
+        }
+        // Idempotent enqueues run as scripts; the multiplexed connection pipelines them.
+        let conn = self.conn();
+        let answers = futures::future::join_all(idempotent.iter().map(|(_, inv)| {
+            let mut c = conn.clone();
+            async move { inv.invoke_async::<(String, i64)>(&mut c).await }
+        }))
+        .await;
+        for ((slot, _), answer) in idempotent.iter().zip(answers) {
+            let (id, created) = answer?;
+            results[*slot] = Some(Enqueued {
+                id: JobId::new(id),
+                created: created == 1,
+            });
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("every slot filled"))
+            .collect())
+    }
+
+    /// The status of a job of `tenant`, if it is known (and not expired).
+    pub async fn status(
+        &self,
+        tenant: &TenantId,
+        id: &JobId,
+    ) -> Result<Option<JobStatus>, QueueError> {
+        let fields: std::collections::HashMap<String, String> =
+            self.conn().hgetall(self.keys().status(tenant, id)).await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        Ok(JobStatus::from_fields(tenant, id, fields))
+    }
+}
+
+/// The `queue` section of `config/defaults.json` (camelCase), as operators write it.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueTuning {
+    /// Attempts before a retryable failure is dead-lettered.
+    pub max_attempts: Option<u32>,
+    /// First retry delay scale, ms.
+    pub backoff_base_ms: Option<u64>,
+    /// Longest retry delay, ms.
+    pub backoff_max_ms: Option<u64>,
+    /// Idle time after which another worker's entry is reclaimed, ms.
+    pub claim_idle_ms: Option<u64>,
+    /// Deliveries after which an entry is poison.
+    pub max_deliveries: Option<u32>,
+    /// Idempotency window, seconds.
+    pub idempotency_window_seconds: Option<u64>,
+    /// Status TTL, seconds.
+    pub status_ttl_seconds: Option<u64>,
+    /// Accepted for compatibility; trimming is by acknowledgement, never by length.
+    pub stream_max_len_hint: Option<u64>,
+}
+
+impl QueueConfig {
+    /// Applies a tuning section over the defaults.
+    pub fn with_tuning(mut self, t: &QueueTuning) -> Self {
+        let ms = Duration::from_millis;
+        let s = Duration::from_secs;
+        if let Some(v) = t.max_attempts {
+            self.max_attempts = v.max(1);
+        }
+        if let Some(v) = t.backoff_base_ms {
+            self.retry.base = ms(v);
+        }
+        if let Some(v) = t.backoff_max_ms {
+            self.retry.max = ms(v);
+        }
+        if let Some(v) = t.claim_idle_ms {
+            self.claim_idle = ms(v.max(100));
+        }
+        if let Some(v) = t.max_deliveries {
+            self.max_deliveries = v.max(1);
+        }
+        if let Some(v) = t.idempotency_window_seconds {
+            self.idempotency_window = s(v.max(1));
+        }
+        if let Some(v) = t.status_ttl_seconds {
+            self.status_ttl = s(v.max(1));
+        }
+        self
+    }
+
+    /// Reads the `queue` section of `<config_dir>/defaults.json` (missing section: defaults).
+    pub fn load(config_dir: &std::path::Path) -> Result<Self, String> {
+        let path = config_dir.join("defaults.json");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not valid JSON: {e}", path.display()))?;
+        match v.get("queue") {
+            None => Ok(Self::default()),
+            Some(q) => {
+                let t: QueueTuning = serde_json::from_value(q.clone())
+                    .map_err(|e| format!("{}: queue: {e}", path.display()))?;
+                Ok(Self::default().with_tuning(&t))
+            }
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! How a claimed entry ends: acknowledged (batched), rescheduled, deferred, dead-lettered, or
+//! handed back at shutdown. Each transition is one atomic script or pipeline, so a job is always
+//! in exactly one place.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::ids::TenantId;
+use crate::job::{Envelope, JobError, Lane};
+use crate::queue::{now_ms, Queue, QueueError, GROUP};
+
+/// A claimed stream entry.
+#[derive(Clone, Debug)]
+pub(crate) struct Claimed {
+    /// Stream key it was read from.
+    pub stream: String,
+    /// Entry id in that stream.
+    pub entry_id: String,
+    /// Raw envelope bytes (kept for dead letters and hand-back).
+    pub raw: Vec<u8>,
+    /// Tenant and lane the stream belongs to (known even when the body is unreadable).
+    pub tenant: TenantId,
+    /// Lane of the stream.
+    pub lane: Lane,
+    /// Times Redis delivered this entry (1 for a fresh read).
+    pub deliveries: u32,
+}
+
+/// A finished job waiting for its batched acknowledgement.
+pub(crate) struct Ack {
+    pub stream: String,
+    pub entry_id: String,
+    pub status_key: String,
+    pub result: Option<String>,
+}
+
+/// Flushes acknowledgements in pipelines: one `XACK` per stream per batch, one status update per
+/// job. Runs until the channel closes, then returns after the last batch is written.
+pub(crate) async fn run_acker(queue: Queue, mut rx: mpsc::UnboundedReceiver<Ack>) {
+    let mut batch: Vec<Ack> = Vec::with_capacity(1024);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < 4096 {
+            match rx.try_recv() {
+                Ok(a) => batch.push(a),
+                Err(_) => break,
+            }
+        }
+        let mut delay = Duration::from_millis(20);
+        loop {
+            match write_acks(&queue, &batch).await {
+                Ok(()) => break,
+                Err(e) => {
+                    // The entries stay pending (so nothing is lost); keep trying.
+                    tracing::warn!(error = %e, jobs = batch.len(), "acknowledging jobs failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+        batch.clear();
+    }
+}
+
+async fn write_acks(queue: &Queue, batch: &[Ack]) -> Result<(), QueueError> {
+    let now = now_ms();
+    let mut pipe = redis::pipe();
+    // Status first: if the process dies between the two, the job re-runs (at least once) rather
+    // than being acknowledged with a stale status.
+    for a in batch {
+        let cmd = pipe.cmd("HSET").arg(&a.status_key).arg("state").arg("succeeded").arg("updated").arg(now);
+        if let Some(r) = &a.result {
+            cmd.arg("result").arg(r);
+        }
+        cmd.ignore();
+        pipe.cmd("HINCRBY").arg(&a.status_key).arg("completions").arg(1).ignore();
+    }
+    let mut by_stream: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for a in batch {
+        by_stream.entry(&a.stream).or_default().push(&a.entry_id);
+    }
+    for (stream, ids) in by_stream {
+        pipe.cmd("XACK").arg(stream).arg(GROUP).arg(ids).ignore();
+    }
+    let _: () = pipe.query_async(&mut queue.conn()).await?;
+    Ok(())
+}
+
+impl Queue {
+    /// Reschedules a failed or deferred job through the delayed set.
+    pub(crate) async fn reschedule(
+        &self,
+        claimed: &Claimed,
+        env: &Envelope,
+        wait: Duration,
+        state: &str,
+        error: &str,
+    ) -> Result<(), QueueError> {
+        let keys = self.keys();
+        let due = now_ms() + wait.as_millis() as i64;
+        let member = format!("{}|{}|{}", env.lane.as_str(), env.tenant, env.id);
+        let _: i64 = self
+            .scripts()
+            .retry
+            .key(&claimed.stream)
+            .key(keys.delayed())
+            .key(keys.delayed_bodies())
+            .key(keys.status(&env.tenant, &env.id))
+            .arg(GROUP)
+            .arg(&claimed.entry_id)
+            .arg(env.id.as_str())
+            .arg(env.encode())
+            .arg(due)
+            .arg(member)
+            .arg(state)
+            .arg(env.attempt)
+            .arg(error)
+            .arg(now_ms())
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Moves a claimed entry to the dead-letter stream with `reason`.
+    pub(crate) async fn dead_letter(
+        &self,
+        claimed: &Claimed,
+        env: Option<&Envelope>,
+        reason: &str,
+    ) -> Result<(), QueueError> {
+        let keys = self.keys();
+        let mut inv = self.scripts().dead_letter.prepare_invoke();
+        inv.key(&claimed.stream).key(keys.dead_letter());
+        if let Some(env) = env {
+            inv.key(keys.status(&env.tenant, &env.id));
+        }
+        inv.arg(GROUP)
+            .arg(&claimed.entry_id)
+            .arg(env.map(|e| e.id.as_str()).unwrap_or(""))
+            .arg(claimed.tenant.as_str())
+            .arg(env.map(|e| e.kind.as_str()).unwrap_or(""))
+            .arg(claimed.lane.as_str())
+            .arg(env.map(|e| e.attempt).unwrap_or(0))
+            .arg(reason)
+            .arg(&claimed.raw)
+            .arg(now_ms());
+        let _: i64 = inv.invoke_async(&mut self.conn()).await?;
+        let kind = env.map(|e| e.kind.as_str()).unwrap_or("unknown");
+        self.metrics()
+            .dead_lettered
+            .with_label_values(&[claimed.tenant.as_str(), kind])
+            .inc();
+        tracing::warn!(
+            tenant = %claimed.tenant,
+            job_id = env.map(|e| e.id.as_str()).unwrap_or(""),
+            kind,
+            reason,
+            "job moved to the dead-letter stream"
+        );
+        Ok(())
+    }
+
+    /// Gives an unfinished entry back to its stream so another worker starts it at once.
+    pub(crate) async fn hand_back(&self, claimed: &Claimed, env: &Envelope) -> Result<(), QueueError> {
+        let _: i64 = self
+            .scripts()
+            .handback
+            .key(&claimed.stream)
+            .key(self.keys().status(&env.tenant, &env.id))
+            .arg(GROUP)
+            .arg(&claimed.entry_id)
+            .arg(&claimed.raw)
+            .arg(now_ms())
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Acts on a handler's failure: retry with backoff, defer, or dead-letter.
+    pub(crate) async fn fail(
+        &self,
+        claimed: &Claimed,
+        env: &Envelope,
+        error: &JobError,
+    ) -> Result<(), QueueError> {
+        let labels = [env.tenant.as_str(), env.kind.as_str()];
+        match error {
+            JobError::Terminal { message } => self.dead_letter(claimed, Some(env), message).await,
+            JobError::Retryable { message, retry_after } => {
+                if env.attempt >= self.config().max_attempts {
+                    let reason = format!(
+                        "gave up after {} attempts; last error: {message}",
+                        env.attempt
+                    );
+                    return self.dead_letter(claimed, Some(env), &reason).await;
+                }
+                let wait = self
+                    .config()
+                    .retry
+                    .delay(env.attempt, *retry_after, fastrand::f64());
+                let mut next = env.clone();
+                next.attempt += 1;
+                self.metrics().retried.with_label_values(&labels).inc();
+                tracing::info!(attempt = env.attempt, wait_ms = wait.as_millis() as u64, error = %message, "job will be retried");
+                self.reschedule(claimed, &next, wait, "retrying", message).await
+            }
+            JobError::Deferred { wait, reason } => {
+                self.metrics().deferred.with_label_values(&labels).inc();
+                // A little jitter so deferred jobs don't all wake in the same millisecond.
+                let wait = *wait + Duration::from_millis(fastrand::u64(0..25));
+                tracing::debug!(wait_ms = wait.as_millis() as u64, reason, "job deferred");
+                self.reschedule(claimed, env, wait, "queued", &format!("deferred: {reason}")).await
+            }
+        }
+    }
+}
