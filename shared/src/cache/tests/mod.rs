@@ -1,0 +1,6 @@
+//! Tests of the tiered cache against the machine's real Redis, SQLite and PostgreSQL.
+
+mod flight_tests;
+mod support;
+mod swr_tests;
+mod tier_tests;
