@@ -40,11 +40,26 @@ pub(crate) fn typed<T: DeserializeOwned>(
     applied: &[Applied],
 ) -> Result<T, ConfigError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let field = match e.path().to_string() {
-            p if p == "." => "(top level)".to_string(),
+        let mut message = e.inner().to_string();
+        let mut field = match e.path().to_string() {
+            p if p == "." => String::new(),
             p => p,
         };
-        let mut message = e.inner().to_string();
+        // "missing field `x`" is reported at the parent: name the missing field itself.
+        if let Some(missing) = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.strip_suffix('`'))
+        {
+            field = if field.is_empty() {
+                missing.to_owned()
+            } else {
+                format!("{field}.{missing}")
+            };
+            message = "missing field".to_owned();
+        }
+        if field.is_empty() {
+            field = "(top level)".to_owned();
+        }
         if let Some(a) = applied.iter().find(|a| {
             field == a.field
                 || field.starts_with(&format!("{}.", a.field))

@@ -1,92 +1,11 @@
-//! Loading tests: config folders written to temp dirs, environments passed as maps.
+//! Layering, environment overrides, credentials and lookups on good configs.
 
-use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::registry::check_unused_overrides;
 use super::*;
-
-fn defaults_json() -> Value {
-    json!({
-        "defaultTenant": "thj",
-        "tier": "starter",
-        "defaultPersonas": ["leadership", "product"],
-        "requestsPerMinute": 30,
-        "allowPlaintextSecrets": false,
-        "models": {"transform": "sonnet", "validation": "haiku", "summarize": "haiku"},
-        "prices": {
-            "sonnet": {"input": 3.0, "output": 15.0, "cacheWrite5mMultiplier": 1.25, "cacheWrite1hMultiplier": 2.0, "cacheReadMultiplier": 0.1},
-            "haiku": {"input": 1.0, "output": 5.0, "cacheWrite5mMultiplier": 1.25, "cacheWrite1hMultiplier": 2.0, "cacheReadMultiplier": 0.1}
-        },
-        "cache": {
-            "l1": {"maxSize": 100, "ttlMs": 300000},
-            "l2": {"ttlSeconds": {"transformation": 3600, "linearIssue": 300, "githubPR": 600, "folderIds": 3600, "userRoles": 3600}},
-            "staleWhileRevalidate": {"maxStaleMs": 300000, "backgroundRefreshEnabled": true}
-        },
-        "rateLimits": {"claude": {"requests": 50, "perSeconds": 60}, "discord": {"requests": 50, "perSeconds": 1}},
-        "queue": {"maxAttempts": 5, "backoffBaseMs": 1000, "backoffMaxMs": 600000, "claimIdleMs": 30000,
-                  "maxDeliveries": 10, "idempotencyWindowSeconds": 86400, "statusTtlSeconds": 604800, "streamMaxLenHint": 100000},
-        "digest": {"cron": "0 0 9 * * Mon", "timezone": "UTC"}
-    })
-}
-
-fn quotas_json() -> Value {
-    json!({"tiers": {
-        "starter": {"usersMax": 5, "transformationsPerDay": 10, "transformationsPerMonth": 100, "storageGB": 5, "requestsPerMinute": 60, "pricePerMonthUsd": 49},
-        "team": {"usersMax": 20, "transformationsPerDay": 50, "transformationsPerMonth": 500, "storageGB": 20, "requestsPerMinute": 120, "pricePerMonthUsd": 149},
-        "enterprise": {"usersMax": null, "transformationsPerDay": null, "transformationsPerMonth": null, "storageGB": null, "requestsPerMinute": 1200, "pricePerMonthUsd": null}
-    }})
-}
-
-fn thj_json() -> Value {
-    json!({"tenantId": "thj", "name": "The Honey Jar", "config": {"discordServerId": "123456789"}})
-}
-
-/// A temp config folder with defaults, quotas and `thj`.
-struct Fixture {
-    dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    fn new() -> Self {
-        let f = Fixture {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        std::fs::create_dir(f.dir.path().join("tenants")).unwrap();
-        f.write("defaults.json", &defaults_json());
-        f.write("quotas.json", &quotas_json());
-        f.write("tenants/thj.json", &thj_json());
-        f
-    }
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-    fn write(&self, rel: &str, v: &Value) {
-        std::fs::write(self.path(rel), serde_json::to_string_pretty(v).unwrap()).unwrap();
-    }
-    fn tenant(&self, id: &str, v: Value) {
-        self.write(&format!("tenants/{id}.json"), &v);
-    }
-    fn load(&self, env: &[(&str, &str)]) -> Result<TenantRegistry, ConfigError> {
-        let env: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        TenantRegistry::load_with_env(self.dir.path(), move |k| env.get(k).cloned())
-    }
-    fn err(&self, env: &[(&str, &str)]) -> String {
-        self.load(env).unwrap_err().to_string()
-    }
-}
-
-fn acme(extra: Value) -> Value {
-    let mut v = json!({"tenantId": "acme", "name": "Acme", "config": {"discordServerId": "42"}});
-    layers::deep_merge(&mut v, extra);
-    v
-}
 
 #[test]
 fn layers_apply_defaults_then_tier_then_file() {
@@ -137,7 +56,6 @@ fn layers_apply_defaults_then_tier_then_file() {
     assert_eq!(reg.defaults().cache.l2.ttl_seconds.github_pr, 600);
     assert_eq!(reg.tier("team").unwrap().price_per_month_usd, Some(149));
 }
-
 #[test]
 fn environment_overrides_win() {
     let f = Fixture::new();
@@ -165,98 +83,6 @@ fn environment_overrides_win() {
         .contains(&"ONOMANCER_TENANT_THJ_TIER".to_string()));
     assert!(reg.by_discord_guild("987").is_some());
 }
-
-#[test]
-fn type_errors_name_file_and_field() {
-    let f = Fixture::new();
-    f.tenant(
-        "acme",
-        acme(json!({"quotas": {"transformationsPerDay": "ten"}})),
-    );
-    let expected = format!(
-        "{}: quotas.transformationsPerDay: invalid type: string \"ten\", expected u32",
-        f.path("tenants/acme.json").display()
-    );
-    assert_eq!(f.err(&[]), expected);
-}
-
-#[test]
-fn env_errors_name_the_variable() {
-    let f = Fixture::new();
-    let e = f.err(&[("ONOMANCER_TENANT_THJ_QUOTAS_USERS_MAX", "lots")]);
-    assert!(
-        e.contains("thj.json: quotas.usersMax: invalid type: string \"lots\""),
-        "{e}"
-    );
-    assert!(e.contains("ONOMANCER_TENANT_THJ_QUOTAS_USERS_MAX"), "{e}");
-}
-
-#[test]
-fn unknown_fields_are_refused() {
-    let f = Fixture::new();
-    f.tenant("acme", acme(json!({"config": {"discordServerID": "1"}})));
-    let e = f.err(&[]);
-    assert!(e.contains("acme.json: config"), "{e}");
-    assert!(e.contains("unknown field `discordServerID`"), "{e}");
-}
-
-#[test]
-fn unknown_tier_is_refused() {
-    let f = Fixture::new();
-    f.tenant("acme", acme(json!({"tier": "gold"})));
-    let e = f.err(&[]);
-    assert!(e.contains("acme.json: tier: unknown tier \"gold\""), "{e}");
-    assert!(e.contains("enterprise, starter, team"), "{e}");
-}
-
-#[test]
-fn tenant_id_must_match_file_name() {
-    let f = Fixture::new();
-    f.tenant("acme", acme(json!({"tenantId": "acme-corp"})));
-    let e = f.err(&[]);
-    assert!(
-        e.contains("acme.json: tenantId: \"acme-corp\" does not match"),
-        "{e}"
-    );
-}
-
-#[test]
-fn invalid_ids_and_personas_are_refused() {
-    let f = Fixture::new();
-    f.tenant(
-        "acme",
-        acme(json!({"config": {"defaultPersonas": ["product", "Dev Rel"]}})),
-    );
-    let e = f.err(&[]);
-    assert!(
-        e.contains("acme.json: config.defaultPersonas[1]: invalid persona"),
-        "{e}"
-    );
-
-    let f = Fixture::new();
-    f.tenant("Acme Corp", acme(json!({})));
-    let e = f.err(&[]);
-    assert!(
-        e.contains("Acme Corp.json: the file name must be a tenant id"),
-        "{e}"
-    );
-}
-
-#[test]
-fn duplicate_discord_servers_are_refused() {
-    let f = Fixture::new();
-    f.tenant(
-        "acme",
-        acme(json!({"config": {"discordServerId": "123456789"}})),
-    );
-    let e = f.err(&[]);
-    assert!(
-        e.contains("thj.json: config.discordServerId: server 123456789 is already used by"),
-        "{e}"
-    );
-    assert!(e.contains("acme.json"), "{e}");
-}
-
 #[test]
 fn credentials_from_env_missing_env_and_plaintext() {
     let f = Fixture::new();
@@ -302,7 +128,6 @@ fn credentials_from_env_missing_env_and_plaintext() {
     f.write("defaults.json", &d);
     assert!(f.load(&[]).is_ok());
 }
-
 #[test]
 fn encrypted_credentials_decrypt_with_the_master_key() {
     let f = Fixture::new();
@@ -338,7 +163,6 @@ fn encrypted_credentials_decrypt_with_the_master_key() {
         "{e}"
     );
 }
-
 #[test]
 fn env_override_of_a_credential_reads_that_variable() {
     let f = Fixture::new();
@@ -358,7 +182,6 @@ fn env_override_of_a_credential_reads_that_variable() {
         "from-env"
     );
 }
-
 #[test]
 fn unknown_tenant_is_typed() {
     let reg = Fixture::new().load(&[]).unwrap();
@@ -368,7 +191,6 @@ fn unknown_tenant_is_typed() {
     );
     assert!(reg.get_tenant_context("thj").is_ok());
 }
-
 #[test]
 fn lookup_by_discord_guild() {
     let f = Fixture::new();
@@ -387,7 +209,6 @@ fn lookup_by_discord_guild() {
     );
     assert!(reg.by_discord_guild("7").is_none());
 }
-
 #[test]
 fn lookup_by_api_key_hash() {
     let f = Fixture::new();
@@ -425,83 +246,6 @@ fn lookup_by_api_key_hash() {
         .err(&[])
         .contains("credentials.apiKeys: a key hash is already used by"));
 }
-
-#[test]
-fn defaults_and_quotas_errors_name_their_file() {
-    let f = Fixture::new();
-    let mut d = defaults_json();
-    d["models"]["transform"] = json!("opus");
-    f.write("defaults.json", &d);
-    let e = f.err(&[]);
-    assert!(
-        e.contains("defaults.json: models.transform: model \"opus\" has no entry in prices"),
-        "{e}"
-    );
-
-    d = defaults_json();
-    d["digest"]["cron"] = json!("every monday");
-    f.write("defaults.json", &d);
-    assert!(f.err(&[]).contains("defaults.json: digest.cron:"));
-
-    d = defaults_json();
-    d["cache"]["l1"]["ttlMS"] = json!(1);
-    f.write("defaults.json", &d);
-    let e = f.err(&[]);
-    assert!(
-        e.contains("defaults.json: cache.l1") && e.contains("unknown field `ttlMS`"),
-        "{e}"
-    );
-
-    f.write("defaults.json", &defaults_json());
-    let mut q = quotas_json();
-    q["tiers"]["team"]
-        .as_object_mut()
-        .unwrap()
-        .remove("usersMax");
-    f.write("quotas.json", &q);
-    let e = f.err(&[]);
-    assert!(
-        e.contains("quotas.json: tiers.team: missing field `usersMax`"),
-        "{e}"
-    );
-
-    f.write("quotas.json", &quotas_json());
-    std::fs::write(f.path("tenants/thj.json"), "{ \"tenantId\": ").unwrap();
-    let e = f.err(&[]);
-    assert!(e.contains("thj.json: not valid JSON"), "{e}");
-}
-
-#[test]
-fn the_default_tenant_must_exist() {
-    let f = Fixture::new();
-    std::fs::remove_file(f.path("tenants/thj.json")).unwrap();
-    f.tenant("acme", acme(json!({})));
-    let e = f.err(&[]);
-    assert!(
-        e.contains("defaults.json: defaultTenant: no tenant file for \"thj\""),
-        "{e}"
-    );
-}
-
-#[test]
-fn unused_override_variables_are_refused() {
-    let consulted: BTreeSet<String> = ["ONOMANCER_TENANT_THJ_NAME".to_string()].into();
-    let names = |v: &[&str]| {
-        v.iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .into_iter()
-    };
-    assert!(
-        check_unused_overrides(&consulted, names(&["ONOMANCER_TENANT_THJ_NAME", "PATH"])).is_ok()
-    );
-    let e = check_unused_overrides(&consulted, names(&["ONOMANCER_TENANT_THJ_QUOTAS_USER_MAX"]))
-        .unwrap_err();
-    assert!(e
-        .to_string()
-        .contains("ONOMANCER_TENANT_THJ_QUOTAS_USER_MAX: names no tenant field"));
-}
-
 #[test]
 fn github_routing_and_globs() {
     let f = Fixture::new();
@@ -535,7 +279,6 @@ fn github_routing_and_globs() {
 fn shipped_config_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../config")
 }
-
 #[test]
 fn the_shipped_config_loads() {
     let reg = TenantRegistry::load_with_env(&shipped_config_dir(), |_| None).unwrap();
