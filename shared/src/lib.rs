@@ -6,14 +6,17 @@
 
 pub mod admission;
 pub mod cache;
+pub mod db;
 pub mod ids;
 pub mod job;
 pub mod keys;
+pub mod llm;
 pub mod queue;
 pub mod redis_conn;
 pub mod settings;
 pub mod telemetry;
 pub mod tenant;
+pub mod usage;
 
 pub use ids::{ContentHash, JobId, Persona, TenantId};
 pub use job::{Envelope, JobError, JobKind, JobOutcome, Lane, NewJob};

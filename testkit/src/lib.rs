@@ -2,6 +2,10 @@
 //! on drop), a fresh database per test, and HTTP fakes that speak the real wire formats of
 //! Claude, Discord and Google (`../shared/PROTOCOLS.md`).
 
+pub mod claude_fake;
+pub mod db;
 pub mod redis_ns;
 
+pub use claude_fake::ClaudeFake;
+pub use db::TestDb;
 pub use redis_ns::TestRedis;

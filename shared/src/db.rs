@@ -1,0 +1,232 @@
+//! The SQL database (usage, events, decisions, the L3 cache): SQLite by default, PostgreSQL at
+//! scale, chosen by `DATABASE_URL`. Each backend has its own migrations
+//! (`shared/migrations/{sqlite,postgres}`), embedded in the binary and applied at start.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// Migrations for SQLite.
+pub static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+/// Migrations for PostgreSQL.
+pub static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A connection pool on one of the two supported backends. Modules with their own tables match
+/// on the variant and run backend-specific SQL (placeholders and types differ).
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// An embedded SQLite file (WAL mode, foreign keys on): the single-machine default.
+    Sqlite(SqlitePool),
+    /// A PostgreSQL server: when several machines share the data.
+    Postgres(PgPool),
+}
+
+/// Which backend a [`Database`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// Why the database could not be opened or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL is neither `sqlite:` nor `postgres:`/`postgresql:`, or does not parse.
+    #[error("DATABASE_URL is not usable: {0}")]
+    BadUrl(String),
+    /// The SQLite file's folder could not be created.
+    #[error("cannot create the database folder {path}: {source}")]
+    CreateDir {
+        /// The folder.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Connecting or querying failed.
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    /// A migration failed (or the database has migrations this build does not know).
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Database {
+    /// Connects and applies the migrations: what every process does at start.
+    pub async fn open(url: &str) -> Result<Self, DbError> {
+        let db = Self::connect(url).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Connects without migrating. For SQLite, creates the file and its folder if missing.
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        if url.starts_with("sqlite:") {
+            Self::connect_sqlite(url).await
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options =
+                PgConnectOptions::from_str(url).map_err(|e| DbError::BadUrl(e.to_string()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Ok(Database::Postgres(pool))
+        } else {
+            Err(DbError::BadUrl(
+                "expected sqlite://<path> or postgres://...".into(),
+            ))
+        }
+    }
+
+    async fn connect_sqlite(url: &str) -> Result<Self, DbError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| DbError::BadUrl(e.to_string()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            if let Some(parent) = options
+                .get_filename()
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                create_dir(parent)?;
+            }
+        }
+        // An in-memory database exists per connection: keep exactly one.
+        let max = if in_memory { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .min_connections(if in_memory { 1 } else { 0 })
+            .idle_timeout(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(600))
+            })
+            .max_lifetime(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(1800))
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Database::Sqlite(pool))
+    }
+
+    /// Applies this build's migrations for the backend.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        match self {
+            Database::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Database::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Database::Sqlite(_) => Backend::Sqlite,
+            Database::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// A trivial query (readiness checks).
+    pub async fn ping(&self) -> Result<(), DbError> {
+        match self {
+            Database::Sqlite(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+            Database::Postgres(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes every connection (waits for checked-out ones to return).
+    pub async fn close(&self) {
+        match self {
+            Database::Sqlite(pool) => pool.close().await,
+            Database::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+fn create_dir(path: &Path) -> Result<(), DbError> {
+    std::fs::create_dir_all(path).map_err(|source| DbError::CreateDir {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_file_and_folder_are_created_and_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/deeper/onomancer.db");
+        let db = Database::open(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        assert_eq!(db.backend(), Backend::Sqlite);
+        assert!(path.exists());
+        db.ping().await.unwrap();
+        let Database::Sqlite(pool) = &db else {
+            unreachable!()
+        };
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(fk, 1);
+        // Migrating twice is a no-op.
+        db.migrate().await.unwrap();
+        db.close().await;
+    }
+
+    #[tokio::test]
+    async fn in_memory_sqlite_works() {
+        let db = Database::open("sqlite::memory:").await.unwrap();
+        let Database::Sqlite(pool) = &db else {
+            unreachable!()
+        };
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage_records")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[tokio::test]
+    async fn postgres_is_migrated() {
+        let t = onomancer_testkit::db::TestDb::postgres().await;
+        let db = Database::open(&t.url).await.unwrap();
+        assert_eq!(db.backend(), Backend::Postgres);
+        db.ping().await.unwrap();
+        db.close().await;
+    }
+
+    #[tokio::test]
+    async fn unknown_schemes_are_refused() {
+        let err = Database::connect("mysql://x").await.unwrap_err();
+        assert!(matches!(err, DbError::BadUrl(_)), "{err}");
+    }
+}

@@ -1,0 +1,201 @@
+//! The Claude Messages API client: one reqwest client, configurable base URL, the key kept
+//! secret. Connection failures get a short in-call retry; everything else surfaces as an
+//! [`LlmError`] so the queue reschedules instead of blocking a worker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable as _};
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+
+use super::error::{parse_api_error, LlmError};
+use super::types::{CountTokensRequest, CountTokensResponse, MessagesRequest, MessagesResponse};
+use crate::settings::Settings;
+
+/// The API version header this client speaks.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// How to reach Claude.
+#[derive(Clone, Debug)]
+pub struct ClaudeConfig {
+    /// `ANTHROPIC_BASE_URL` (default `https://api.anthropic.com`); tests point it at a fake.
+    pub base_url: String,
+    /// `ANTHROPIC_API_KEY`; never logged (its `Debug` is redacted).
+    pub api_key: SecretString,
+    /// Whole-request timeout (default 120 s: long generations take a while).
+    pub timeout: Duration,
+    /// TCP/TLS connect timeout (default 10 s).
+    pub connect_timeout: Duration,
+    /// Extra attempts after a connection error, with a short backoff (default 2).
+    pub connect_retries: usize,
+}
+
+impl ClaudeConfig {
+    /// A configuration with the default timeouts.
+    pub fn new(base_url: impl Into<String>, api_key: SecretString) -> Self {
+        Self {
+            base_url: base_url.into(),
+            api_key,
+            timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(10),
+            connect_retries: 2,
+        }
+    }
+
+    /// From the process settings; fails when `ANTHROPIC_API_KEY` is not set.
+    pub fn from_settings(settings: &Settings) -> Result<Self, LlmError> {
+        let key = settings
+            .anthropic_api_key
+            .clone()
+            .ok_or_else(|| LlmError::NotConfigured("ANTHROPIC_API_KEY is not set".into()))?;
+        Ok(Self::new(settings.anthropic_base_url.clone(), key))
+    }
+}
+
+/// A successful messages call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaudeReply {
+    /// The response body.
+    pub message: MessagesResponse,
+    /// The `request-id` header, for support and logs.
+    pub request_id: Option<String>,
+}
+
+/// Calls the Messages API. Cheap to clone (one shared connection pool).
+#[derive(Clone, Debug)]
+pub struct ClaudeClient {
+    http: reqwest::Client,
+    config: Arc<ClaudeConfig>,
+}
+
+impl ClaudeClient {
+    /// Builds the HTTP client.
+    pub fn new(config: ClaudeConfig) -> Result<Self, LlmError> {
+        url::Url::parse(&config.base_url).map_err(|e| {
+            LlmError::NotConfigured(format!("ANTHROPIC_BASE_URL is not a URL: {e}"))
+        })?;
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .build()
+            .map_err(|e| LlmError::NotConfigured(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            config: Arc::new(config),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &ClaudeConfig {
+        &self.config
+    }
+
+    /// `POST /v1/messages`.
+    #[tracing::instrument(name = "claude.messages", skip_all, fields(model = %request.model, request_id), err(Display))]
+    pub async fn messages(&self, request: &MessagesRequest) -> Result<ClaudeReply, LlmError> {
+        let (headers, body) = self.post("/v1/messages", request).await?;
+        let request_id = request_id(&headers);
+        if let Some(id) = &request_id {
+            tracing::Span::current().record("request_id", id.as_str());
+        }
+        let message: MessagesResponse =
+            serde_json::from_slice(&body).map_err(|e| LlmError::Decode {
+                message: e.to_string(),
+                request_id: request_id.clone(),
+            })?;
+        let u = &message.usage;
+        tracing::debug!(
+            input = u.input_tokens,
+            output = u.output_tokens,
+            cache_creation = u.cache_creation_input_tokens.unwrap_or(0),
+            cache_read = u.cache_read_input_tokens.unwrap_or(0),
+            stop_reason = message.stop_reason.as_deref().unwrap_or(""),
+            "claude answered"
+        );
+        Ok(ClaudeReply {
+            message,
+            request_id,
+        })
+    }
+
+    /// `POST /v1/messages/count_tokens`: input tokens the request would use.
+    #[tracing::instrument(name = "claude.count_tokens", skip_all, fields(model = %request.model), err(Display))]
+    pub async fn count_tokens(&self, request: &CountTokensRequest) -> Result<u64, LlmError> {
+        let (headers, body) = self.post("/v1/messages/count_tokens", request).await?;
+        let parsed: CountTokensResponse =
+            serde_json::from_slice(&body).map_err(|e| LlmError::Decode {
+                message: e.to_string(),
+                request_id: request_id(&headers),
+            })?;
+        Ok(parsed.input_tokens)
+    }
+
+    async fn post<T: Serialize + Sync>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<(HeaderMap, Bytes), LlmError> {
+        let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
+        let send = || async {
+            self.http
+                .post(&url)
+                .header("x-api-key", self.config.api_key.expose_secret())
+                .header("anthropic-version", ANTHROPIC_VERSION)
+                .header("content-type", "application/json")
+                .json(body)
+                .send()
+                .await
+        };
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(1))
+            .with_max_times(self.config.connect_retries)
+            .with_jitter();
+        let response = send
+            .retry(backoff)
+            .when(|e: &reqwest::Error| e.is_connect() && !e.is_timeout())
+            .notify(
+                |e, wait| tracing::debug!(error = %e, ?wait, "claude connection failed; retrying"),
+            )
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        if !status.is_success() {
+            let err = parse_api_error(status.as_u16(), &headers, &bytes, chrono::Utc::now());
+            return Err(LlmError::Api(err));
+        }
+        Ok((headers, bytes))
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> LlmError {
+        if e.is_timeout() {
+            LlmError::Timeout(self.config.timeout)
+        } else {
+            // Strip the URL: it is ours and says nothing new; keep the cause chain.
+            let e = e.without_url();
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                message.push_str(": ");
+                message.push_str(&s.to_string());
+                source = s.source();
+            }
+            LlmError::Connection(message)
+        }
+    }
+}
+
+fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}

@@ -1,0 +1,398 @@
+//! Claude failures as types the queue acts on: which are retryable, how long to wait, and a
+//! message a person can read (with the request id support needs).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::header::HeaderMap;
+
+use crate::job::JobError;
+
+/// An error status from the API, with everything parsed from its body and headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: u16,
+    /// `error.type` (e.g. `rate_limit_error`), or `http_<status>` when the body is not JSON.
+    pub error_type: String,
+    /// `error.message`, or the start of a non-JSON body.
+    pub message: String,
+    /// `error.details.error_code`, when present (e.g. `enforced_spend_limit_reached`).
+    pub error_code: Option<String>,
+    /// `request-id` header or `request_id` body field.
+    pub request_id: Option<String>,
+    /// How long the API asked us to wait (`retry-after`, else the rate-limit reset headers).
+    pub retry_after: Option<Duration>,
+}
+
+/// The `error_code` of a 429 that no retry can fix.
+pub const SPEND_LIMIT_CODE: &str = "enforced_spend_limit_reached";
+
+impl ApiError {
+    /// A 429 caused by the organization's spend limit: terminal.
+    pub fn is_spend_limit(&self) -> bool {
+        self.error_code.as_deref() == Some(SPEND_LIMIT_CODE)
+    }
+
+    /// 429 (except spend limit), 500 and 529, and other 5xx from proxies in front of the API.
+    pub fn is_retryable(&self) -> bool {
+        match self.status {
+            429 => !self.is_spend_limit(),
+            500..=599 => true,
+            _ => false,
+        }
+    }
+
+    fn headline(&self) -> &'static str {
+        match self.status {
+            429 if self.is_spend_limit() => "Claude spend limit reached",
+            429 => "Claude rate limit reached",
+            529 => "Claude is overloaded",
+            500..=599 => "Claude had a server error",
+            _ => "Claude rejected the request",
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({} {}): {}",
+            self.headline(),
+            self.status,
+            self.error_type,
+            self.message
+        )?;
+        if let Some(id) = &self.request_id {
+            write!(f, " [request-id {id}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything that can go wrong calling Claude.
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    /// No API key, or an unusable base URL.
+    #[error("Claude is not configured: {0}")]
+    NotConfigured(String),
+    /// The API answered with an error status.
+    #[error("{0}")]
+    Api(ApiError),
+    /// No complete answer within the request timeout.
+    #[error("Claude did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The connection could not be made or broke.
+    #[error("could not reach Claude: {0}")]
+    Connection(String),
+    /// A 2xx answer that is not the documented JSON.
+    #[error("Claude sent an unreadable response{}: {message}", request_id.as_deref().map(|id| format!(" [request-id {id}]")).unwrap_or_default())]
+    Decode {
+        /// What failed to parse.
+        message: String,
+        /// The response's request id.
+        request_id: Option<String>,
+    },
+}
+
+impl LlmError {
+    /// Whether trying again later can succeed (429 other than spend limit, 5xx, timeouts,
+    /// connection errors). A decode failure of a 2xx is not retried: the call was billed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            LlmError::Api(e) => e.is_retryable(),
+            LlmError::Timeout(_) | LlmError::Connection(_) => true,
+            LlmError::NotConfigured(_) | LlmError::Decode { .. } => false,
+        }
+    }
+
+    /// The wait the API asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            LlmError::Api(e) => e.retry_after,
+            _ => None,
+        }
+    }
+
+    /// The request id for support, if the API gave one.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            LlmError::Api(e) => e.request_id.as_deref(),
+            LlmError::Decode { request_id, .. } => request_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, for API errors.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            LlmError::Api(e) => Some(e.status),
+            _ => None,
+        }
+    }
+}
+
+impl From<LlmError> for JobError {
+    fn from(e: LlmError) -> Self {
+        if e.is_retryable() {
+            JobError::Retryable {
+                retry_after: e.retry_after(),
+                message: e.to_string(),
+            }
+        } else {
+            JobError::Terminal {
+                message: e.to_string(),
+            }
+        }
+    }
+}
+
+/// Parses an error response; tolerant of bodies that are not the documented JSON (proxies).
+pub fn parse_api_error(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> ApiError {
+    let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let err = json.as_ref().and_then(|v| v.get("error"));
+    let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
+    let error_type =
+        text(err.and_then(|e| e.get("type"))).unwrap_or_else(|| format!("http_{status}"));
+    let message = text(err.and_then(|e| e.get("message"))).unwrap_or_else(|| {
+        let raw = String::from_utf8_lossy(body);
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            "(empty body)".to_owned()
+        } else {
+            trimmed.chars().take(300).collect()
+        }
+    });
+    let error_code = text(err.and_then(|e| e.pointer("/details/error_code")));
+    let request_id = header_str(headers, "request-id")
+        .map(str::to_owned)
+        .or_else(|| text(json.as_ref().and_then(|v| v.get("request_id"))));
+    ApiError {
+        status,
+        error_type,
+        message,
+        error_code,
+        request_id,
+        retry_after: retry_after(headers, now),
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// The wait from `retry-after` (seconds); when absent, from the `anthropic-ratelimit-*-reset`
+/// headers: the latest reset among the limits that are exhausted (remaining 0), or among all
+/// reported limits when none says so, minus `now`. `None` when the headers say nothing.
+pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    if let Some(v) = header_str(headers, "retry-after") {
+        if let Ok(secs) = v.parse::<f64>() {
+            if secs.is_finite() && secs >= 0.0 {
+                return Some(Duration::from_secs_f64(secs));
+            }
+        }
+    }
+    const LIMITS: [&str; 4] = ["requests", "tokens", "input-tokens", "output-tokens"];
+    let resets: Vec<(bool, DateTime<Utc>)> = LIMITS
+        .iter()
+        .filter_map(|limit| {
+            let reset = header_str(headers, &format!("anthropic-ratelimit-{limit}-reset"))?;
+            let reset = DateTime::parse_from_rfc3339(reset)
+                .ok()?
+                .with_timezone(&Utc);
+            let exhausted = header_str(headers, &format!("anthropic-ratelimit-{limit}-remaining"))
+                .and_then(|r| r.parse::<u64>().ok())
+                == Some(0);
+            Some((exhausted, reset))
+        })
+        .collect();
+    let any_exhausted = resets.iter().any(|(e, _)| *e);
+    let latest = resets
+        .iter()
+        .filter(|(e, _)| *e || !any_exhausted)
+        .map(|(_, r)| *r)
+        .max()?;
+    Some((latest - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn body(kind: &str, message: &str) -> Vec<u8> {
+        serde_json::json!({"type":"error","error":{"type":kind,"message":message},"request_id":"req_body"})
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn bad_request_is_terminal_and_readable() {
+        let e = parse_api_error(
+            400,
+            &headers(&[("request-id", "req_1")]),
+            &body("invalid_request_error", "max_tokens: too big"),
+            now(),
+        );
+        let err = LlmError::Api(e);
+        assert!(!err.is_retryable());
+        assert_eq!(
+            err.to_string(),
+            "Claude rejected the request (400 invalid_request_error): max_tokens: too big [request-id req_1]"
+        );
+        assert_eq!(
+            JobError::from(err),
+            JobError::terminal("Claude rejected the request (400 invalid_request_error): max_tokens: too big [request-id req_1]")
+        );
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        for (status, retryable) in [
+            (400, false),
+            (401, false),
+            (403, false),
+            (404, false),
+            (413, false),
+            (429, true),
+            (500, true),
+            (529, true),
+        ] {
+            let e = parse_api_error(status, &HeaderMap::new(), &body("x", "y"), now());
+            assert_eq!(e.is_retryable(), retryable, "status {status}");
+        }
+    }
+
+    #[test]
+    fn spend_limit_429_is_terminal() {
+        let b = serde_json::json!({"type":"error","error":{"type":"rate_limit_error","message":"spend limit",
+            "details":{"error_code":"enforced_spend_limit_reached"}}});
+        let e = parse_api_error(
+            429,
+            &headers(&[("retry-after", "30")]),
+            b.to_string().as_bytes(),
+            now(),
+        );
+        assert!(e.is_spend_limit());
+        let job: JobError = LlmError::Api(e).into();
+        assert!(
+            matches!(job, JobError::Terminal { ref message } if message.starts_with("Claude spend limit reached (429"))
+        );
+    }
+
+    #[test]
+    fn rate_limit_carries_retry_after_into_the_job_error() {
+        let e = parse_api_error(
+            429,
+            &headers(&[("retry-after", "17")]),
+            &body("rate_limit_error", "slow down"),
+            now(),
+        );
+        assert_eq!(e.request_id.as_deref(), Some("req_body"));
+        let job: JobError = LlmError::Api(e).into();
+        assert_eq!(
+            job,
+            JobError::Retryable {
+                message: "Claude rate limit reached (429 rate_limit_error): slow down [request-id req_body]".into(),
+                retry_after: Some(Duration::from_secs(17)),
+            }
+        );
+    }
+
+    #[test]
+    fn wait_derives_from_the_exhausted_limit_reset() {
+        let h = headers(&[
+            ("anthropic-ratelimit-requests-remaining", "10"),
+            ("anthropic-ratelimit-requests-reset", "2026-01-01T00:01:00Z"),
+            ("anthropic-ratelimit-input-tokens-remaining", "0"),
+            (
+                "anthropic-ratelimit-input-tokens-reset",
+                "2026-01-01T00:00:20Z",
+            ),
+            ("anthropic-ratelimit-output-tokens-remaining", "0"),
+            (
+                "anthropic-ratelimit-output-tokens-reset",
+                "2026-01-01T00:00:42Z",
+            ),
+        ]);
+        assert_eq!(retry_after(&h, now()), Some(Duration::from_secs(42)));
+        // Nothing exhausted: the latest of all resets.
+        let h = headers(&[
+            ("anthropic-ratelimit-requests-reset", "2026-01-01T00:00:05Z"),
+            ("anthropic-ratelimit-tokens-reset", "2026-01-01T00:00:09Z"),
+        ]);
+        assert_eq!(retry_after(&h, now()), Some(Duration::from_secs(9)));
+        // A reset in the past means no wait; no headers means no hint.
+        let h = headers(&[("anthropic-ratelimit-tokens-reset", "2025-12-31T23:59:00Z")]);
+        assert_eq!(retry_after(&h, now()), Some(Duration::ZERO));
+        assert_eq!(retry_after(&HeaderMap::new(), now()), None);
+        // retry-after wins over resets.
+        let h = headers(&[
+            ("retry-after", "3"),
+            ("anthropic-ratelimit-tokens-reset", "2026-01-01T00:00:09Z"),
+        ]);
+        assert_eq!(retry_after(&h, now()), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn non_json_bodies_are_tolerated() {
+        let e = parse_api_error(502, &HeaderMap::new(), b"<html>Bad Gateway</html>", now());
+        assert_eq!(e.error_type, "http_502");
+        assert_eq!(e.message, "<html>Bad Gateway</html>");
+        assert!(e.is_retryable());
+        let e = parse_api_error(529, &HeaderMap::new(), b"", now());
+        assert_eq!(e.message, "(empty body)");
+        assert_eq!(
+            e.to_string(),
+            "Claude is overloaded (529 http_529): (empty body)"
+        );
+    }
+
+    #[test]
+    fn transport_errors_are_retryable_without_a_hint() {
+        for e in [
+            LlmError::Timeout(Duration::from_secs(1)),
+            LlmError::Connection("refused".into()),
+        ] {
+            assert!(matches!(
+                JobError::from(e),
+                JobError::Retryable {
+                    retry_after: None,
+                    ..
+                }
+            ));
+        }
+        let decode = LlmError::Decode {
+            message: "eof".into(),
+            request_id: Some("req_9".into()),
+        };
+        assert_eq!(decode.request_id(), Some("req_9"));
+        assert!(matches!(JobError::from(decode), JobError::Terminal { .. }));
+    }
+}

@@ -1,0 +1,18 @@
+//! Claude: the Messages API client, its wire types, typed errors the queue acts on, and the
+//! model routes and prices read from configuration.
+
+pub mod client;
+pub mod error;
+pub mod pricing;
+pub mod types;
+
+#[cfg(test)]
+mod client_tests;
+
+pub use client::{ClaudeClient, ClaudeConfig, ClaudeReply, ANTHROPIC_VERSION};
+pub use error::{ApiError, LlmError};
+pub use pricing::{ModelPrice, ModelRoutes, Prices};
+pub use types::{
+    CacheControl, ContentBlock, CountTokensRequest, Message, MessageContent, MessagesRequest,
+    MessagesResponse, Role, SystemPrompt, Usage,
+};

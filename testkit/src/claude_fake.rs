@@ -1,0 +1,474 @@
+//! A fake of Anthropic's Messages API on `127.0.0.1:0`, speaking the real wire format
+//! (`PROTOCOLS.md`): it records every request, answers with programmable text, simulates prompt
+//! caching (5-minute / 1-hour TTL on a clock the test controls, 1024-token minimum) and replays
+//! scripted failures (status, headers, body) before succeeding.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// Computes the reply text from the request body.
+pub type Responder = Arc<dyn Fn(&Value) -> String + Send + Sync>;
+
+/// One request the fake received.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    /// `/v1/messages` or `/v1/messages/count_tokens`.
+    pub path: String,
+    /// Headers, names lower-case.
+    pub headers: BTreeMap<String, String>,
+    /// The body as JSON (`Null` when it was not JSON).
+    pub body: Value,
+}
+
+struct Failure {
+    status: StatusCode,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+struct FakeState {
+    requests: Vec<RecordedRequest>,
+    failures: VecDeque<Failure>,
+    responder: Responder,
+    /// Prefix hash -> expiry on the fake clock.
+    cache: HashMap<String, Duration>,
+    clock: Duration,
+    min_cacheable_tokens: u64,
+    delay: Option<Duration>,
+    next_id: u64,
+}
+
+/// The running fake; the server stops when this is dropped.
+pub struct ClaudeFake {
+    addr: std::net::SocketAddr,
+    state: Arc<Mutex<FakeState>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ClaudeFake {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Deterministic token count of a text: one token per 4 characters, rounded up.
+pub fn count_tokens(text: &str) -> u64 {
+    (text.chars().count() as u64).div_ceil(4)
+}
+
+/// The documented error body: `{"type":"error","error":{"type","message"},"request_id"}`.
+pub fn error_body(error_type: &str, message: &str) -> String {
+    json!({"type": "error", "error": {"type": error_type, "message": message}, "request_id": "req_fake_error"}).to_string()
+}
+
+/// The default reply: `[<persona>] <digest>` where persona is the word after the first
+/// `persona:` (any case) in the prompt, or `none`, and digest is 16 hex characters of the
+/// SHA-256 of every text of the request (so different inputs give different replies).
+pub fn default_reply(body: &Value) -> String {
+    let texts = request_blocks(body)
+        .into_iter()
+        .map(|b| b.text)
+        .collect::<Vec<_>>();
+    let mut h = Sha256::new();
+    for t in &texts {
+        h.update(t.as_bytes());
+        h.update([0]);
+    }
+    let digest = hex::encode(h.finalize());
+    let persona = texts
+        .iter()
+        .find_map(|t| {
+            let lower = t.to_lowercase();
+            let at = lower.find("persona:")?;
+            let word: String = lower[at + "persona:".len()..]
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
+            (!word.is_empty()).then_some(word)
+        })
+        .unwrap_or_else(|| "none".into());
+    format!("[{persona}] {}", &digest[..16])
+}
+
+struct Block {
+    text: String,
+    /// `Some(ttl)` when the block carries `cache_control`.
+    cache_ttl: Option<Duration>,
+}
+
+/// System blocks then message blocks, in the order the API caches them.
+fn request_blocks(body: &Value) -> Vec<Block> {
+    let mut out = Vec::new();
+    let mut push_content = |content: &Value, role: &str| match content {
+        Value::String(s) => out.push(Block {
+            text: format!("{role}:{s}"),
+            cache_ttl: None,
+        }),
+        Value::Array(blocks) => {
+            for b in blocks {
+                let text = match b.get("text").and_then(Value::as_str) {
+                    Some(t) => t.to_owned(),
+                    None => b.to_string(),
+                };
+                let cache_ttl =
+                    b.get("cache_control")
+                        .map(|cc| match cc.get("ttl").and_then(Value::as_str) {
+                            Some("1h") => Duration::from_secs(3600),
+                            _ => Duration::from_secs(300),
+                        });
+                out.push(Block {
+                    text: format!("{role}:{text}"),
+                    cache_ttl,
+                });
+            }
+        }
+        _ => {}
+    };
+    if let Some(system) = body.get("system") {
+        push_content(system, "system");
+    }
+    for m in body
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let role = m.get("role").and_then(Value::as_str).unwrap_or("user");
+        if let Some(c) = m.get("content") {
+            push_content(c, role);
+        }
+    }
+    out
+}
+
+impl ClaudeFake {
+    /// Starts the fake on an ephemeral port.
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(FakeState {
+            requests: Vec::new(),
+            failures: VecDeque::new(),
+            responder: Arc::new(default_reply),
+            cache: HashMap::new(),
+            clock: Duration::ZERO,
+            min_cacheable_tokens: 1024,
+            delay: None,
+            next_id: 0,
+        }));
+        let app = Router::new()
+            .route("/v1/messages", post(messages))
+            .route("/v1/messages/count_tokens", post(count))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the Claude fake");
+        let addr = listener.local_addr().expect("fake address");
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            addr,
+            state,
+            server,
+        }
+    }
+
+    /// `ANTHROPIC_BASE_URL` for clients under test.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FakeState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.lock().requests.clone()
+    }
+
+    /// How many `POST /v1/messages` requests arrived (failed ones included).
+    pub fn calls(&self) -> usize {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.path == "/v1/messages")
+            .count()
+    }
+
+    /// Makes the next `/v1/messages` request fail with this status, headers and raw body
+    /// (failures queue up and are used in order; see [`error_body`]).
+    pub fn push_failure(&self, status: u16, headers: &[(&str, &str)], body: impl Into<String>) {
+        self.lock().failures.push_back(Failure {
+            status: StatusCode::from_u16(status).expect("valid status"),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.into(),
+        });
+    }
+
+    /// Replaces the reply text function (default [`default_reply`]).
+    pub fn set_responder(&self, responder: impl Fn(&Value) -> String + Send + Sync + 'static) {
+        self.lock().responder = Arc::new(responder);
+    }
+
+    /// Moves the fake's cache clock forward (cache entries expire 5 minutes, or 1 hour, after
+    /// their last use).
+    pub fn advance(&self, by: Duration) {
+        self.lock().clock += by;
+    }
+
+    /// Sets the minimum cacheable prefix (default 1024 tokens).
+    pub fn set_min_cacheable_tokens(&self, tokens: u64) {
+        self.lock().min_cacheable_tokens = tokens;
+    }
+
+    /// Delays every answer (to exercise client timeouts).
+    pub fn set_delay(&self, delay: Option<Duration>) {
+        self.lock().delay = delay;
+    }
+}
+
+type Shared = Arc<Mutex<FakeState>>;
+
+fn lock(state: &Shared) -> std::sync::MutexGuard<'_, FakeState> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Records the request and checks what every endpoint requires; `Err` is the response to send.
+async fn admit(
+    state: &Shared,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Value, String), Response> {
+    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let (request_id, delay) = {
+        let mut s = lock(state);
+        s.next_id += 1;
+        s.requests.push(RecordedRequest {
+            path: path.to_owned(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+                .collect(),
+            body: parsed.clone(),
+        });
+        (format!("req_fake_{}", s.next_id), s.delay)
+    };
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    let fail =
+        |status: StatusCode, kind: &str, msg: &str| error_response(status, kind, msg, &request_id);
+    if headers.get("x-api-key").is_none() {
+        return Err(fail(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "x-api-key header is required",
+        ));
+    }
+    if headers
+        .get("anthropic-version")
+        .and_then(|v| v.to_str().ok())
+        != Some("2023-06-01")
+    {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "anthropic-version: 2023-06-01 is required",
+        ));
+    }
+    if parsed.is_null() {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "body is not JSON",
+        ));
+    }
+    if parsed.get("model").and_then(Value::as_str).is_none() {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "model: Field required",
+        ));
+    }
+    if parsed
+        .get("messages")
+        .and_then(Value::as_array)
+        .is_none_or(|m| m.is_empty())
+    {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "messages: at least one message is required",
+        ));
+    }
+    Ok((parsed, request_id))
+}
+
+fn error_response(status: StatusCode, kind: &str, message: &str, request_id: &str) -> Response {
+    let body = json!({"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id});
+    (
+        status,
+        [("request-id", request_id.to_owned())],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+async fn count(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let (parsed, request_id) =
+        match admit(&state, "/v1/messages/count_tokens", &headers, &body).await {
+            Ok(ok) => ok,
+            Err(resp) => return resp,
+        };
+    let total: u64 = request_blocks(&parsed)
+        .iter()
+        .map(|b| count_tokens(&b.text))
+        .sum();
+    (
+        [("request-id", request_id)],
+        axum::Json(json!({"input_tokens": total})),
+    )
+        .into_response()
+}
+
+async fn messages(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let (parsed, request_id) = match admit(&state, "/v1/messages", &headers, &body).await {
+        Ok(ok) => ok,
+        Err(resp) => return resp,
+    };
+    let failure = lock(&state).failures.pop_front();
+    if let Some(f) = failure {
+        let mut resp = (f.status, f.body).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            "request-id",
+            HeaderValue::from_str(&request_id).expect("ascii"),
+        );
+        h.insert("content-type", HeaderValue::from_static("application/json"));
+        for (k, v) in f.headers {
+            if let (Ok(k), Ok(v)) = (
+                HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(&v),
+            ) {
+                h.insert(k, v);
+            }
+        }
+        return resp;
+    }
+    let Some(max_tokens) = parsed
+        .get("max_tokens")
+        .and_then(Value::as_u64)
+        .filter(|m| *m > 0)
+    else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "max_tokens: must be a positive integer",
+            &request_id,
+        );
+    };
+    let model = parsed["model"].as_str().unwrap_or_default().to_owned();
+    let (usage, responder, id) = {
+        let mut s = lock(&state);
+        let usage = cache_usage(&mut s, &model, &request_blocks(&parsed));
+        (usage, s.responder.clone(), s.next_id)
+    };
+    let mut text = responder(&parsed);
+    let mut output_tokens = count_tokens(&text).max(1);
+    let mut stop_reason = "end_turn";
+    if output_tokens > max_tokens {
+        text = text.chars().take((max_tokens * 4) as usize).collect();
+        output_tokens = max_tokens;
+        stop_reason = "max_tokens";
+    }
+    let body = json!({
+        "id": format!("msg_fake_{id}"),
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "text", "text": text}],
+        "model": model,
+        "stop_reason": stop_reason,
+        "stop_sequence": null,
+        "usage": {
+            "input_tokens": usage.input,
+            "output_tokens": output_tokens,
+            "cache_creation_input_tokens": usage.write,
+            "cache_read_input_tokens": usage.read,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": if usage.write_1h { 0 } else { usage.write },
+                "ephemeral_1h_input_tokens": if usage.write_1h { usage.write } else { 0 },
+            },
+        }
+    });
+    ([("request-id", request_id)], axum::Json(body)).into_response()
+}
+
+struct CacheUsage {
+    input: u64,
+    write: u64,
+    write_1h: bool,
+    read: u64,
+}
+
+/// Anthropic's rule: the longest cached prefix ending at a breakpoint is read; the part up to
+/// the last breakpoint beyond it is written; prefixes under the minimum are never cached.
+fn cache_usage(s: &mut FakeState, model: &str, blocks: &[Block]) -> CacheUsage {
+    let mut hasher = Sha256::new();
+    hasher.update(model.as_bytes());
+    let mut cumulative = 0u64;
+    let mut breakpoints = Vec::new(); // (tokens up to and including, prefix hash, ttl)
+    for b in blocks {
+        hasher.update(b.text.as_bytes());
+        hasher.update([0]);
+        cumulative += count_tokens(&b.text);
+        if let Some(ttl) = b.cache_ttl {
+            breakpoints.push((cumulative, hex::encode(hasher.clone().finalize()), ttl));
+        }
+    }
+    let total = cumulative;
+    let now = s.clock;
+    let read = breakpoints
+        .iter()
+        .rev()
+        .find(|(_, hash, _)| s.cache.get(hash).is_some_and(|exp| *exp > now))
+        .map(|(tokens, _, _)| *tokens)
+        .unwrap_or(0);
+    let eligible: Vec<_> = breakpoints
+        .iter()
+        .filter(|(t, _, _)| *t >= s.min_cacheable_tokens)
+        .collect();
+    let (write, write_1h) = match eligible.last() {
+        Some((tokens, _, ttl)) if *tokens > read => {
+            (*tokens - read, *ttl > Duration::from_secs(300))
+        }
+        _ => (0, false),
+    };
+    for (_, hash, ttl) in eligible {
+        s.cache.insert(hash.clone(), now + *ttl);
+    }
+    CacheUsage {
+        input: total - read - write,
+        write,
+        write_1h,
+        read,
+    }
+}
+
+#[cfg(test)]
+#[path = "claude_fake_tests.rs"]
+mod tests;
