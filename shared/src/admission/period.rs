@@ -18,6 +18,8 @@ pub struct Periods {
     pub day_resets_at: DateTime<Utc>,
     /// First moment of the next UTC month.
     pub month_resets_at: DateTime<Utc>,
+    /// First moment of this UTC month.
+    pub month_started_at: DateTime<Utc>,
 }
 
 impl Periods {
@@ -38,6 +40,7 @@ impl Periods {
             month: date.format("%Y%m").to_string(),
             day_resets_at: midnight(next_day),
             month_resets_at: midnight(next_month),
+            month_started_at: midnight(date.with_day(1).expect("day 1 exists")),
         }
     }
 
@@ -81,6 +84,10 @@ mod tests {
         assert_eq!(
             p.month_resets_at,
             Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            p.month_started_at,
+            Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap()
         );
     }
 }

@@ -1,0 +1,152 @@
+//! `POST /webhooks/github/{tenant}`: verify, dedupe on `X-GitHub-Delivery`, classify, admit and
+//! enqueue. GitHub never retries on its own, so an accepted delivery is always stored first.
+
+pub mod events;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use chrono::Utc;
+use onomancer_shared::{JobKind, Lane, NewJob};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::signature::verify_github;
+use crate::state::AppState;
+use crate::{header_str, tenant_for_webhook, valid_delivery_id};
+use events::{classify, Classified};
+
+/// Bodies above this are parsed on the blocking pool so a 25 MB payload never stalls the
+/// reactor.
+const INLINE_PARSE_LIMIT: usize = 256 * 1024;
+
+/// The webhook handler.
+#[tracing::instrument(name = "github_webhook", skip_all, fields(tenant = %tenant, delivery, event))]
+pub async fn webhook(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = tenant_for_webhook(&state, &tenant)?;
+    let secret = tenant
+        .credentials
+        .github_webhook_secret
+        .as_ref()
+        .ok_or(ApiError::Unauthorized)?;
+    verify_github(secret, &body, header_str(&headers, "x-hub-signature-256"))?;
+
+    let event = header_str(&headers, "x-github-event")
+        .ok_or_else(|| ApiError::BadRequest("missing X-GitHub-Event header".into()))?
+        .to_owned();
+    let delivery = header_str(&headers, "x-github-delivery")
+        .filter(|d| valid_delivery_id(d))
+        .ok_or_else(|| {
+            ApiError::BadRequest("missing or malformed X-GitHub-Delivery header".into())
+        })?
+        .to_owned();
+    let span = tracing::Span::current();
+    span.record("delivery", delivery.as_str());
+    span.record("event", event.as_str());
+
+    state.check_rate(&tenant).await?;
+
+    let classified = {
+        let (event, delivery, tenant) = (event.clone(), delivery.clone(), tenant.clone());
+        let run = move || {
+            classify(&event, &delivery, &body, |p| {
+                tenant.config.github.is_document(p)
+            })
+        };
+        if body_len_is_large(&headers) {
+            tokio::task::spawn_blocking(run)
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+        } else {
+            run()
+        }
+    }
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+
+    let tid = tenant.tenant_id.clone();
+    let key = |job: &str| format!("github:{delivery}:{job}");
+    let (jobs, transform_at) = match classified {
+        Classified::Ping => {
+            state.metrics.webhook("github", "ping", "ping");
+            return Ok((StatusCode::OK, Json(json!({"ok": true, "event": "ping"}))).into_response());
+        }
+        Classified::Ignored => {
+            state.metrics.webhook("github", &event, "ignored");
+            return Ok(
+                (StatusCode::OK, Json(json!({"ok": true, "ignored": event}))).into_response(),
+            );
+        }
+        Classified::BuildStatus(job) => (
+            vec![NewJob::new(tid, JobKind::BUILD_STATUS, Lane::Default, &job)
+                .idempotency_key(key("build_status"))],
+            None,
+        ),
+        Classified::Activity(activity, transform) => {
+            let mut jobs = vec![NewJob::new(
+                tid.clone(),
+                JobKind::GITHUB_ACTIVITY,
+                Lane::Default,
+                &*activity,
+            )
+            .idempotency_key(key("activity"))];
+            let mut transform_at = None;
+            if let Some(t) = transform {
+                let now = Utc::now();
+                match state.consume_transform(&tenant, now).await {
+                    Ok(_) => {
+                        transform_at = Some((jobs.len(), now));
+                        jobs.push(
+                            NewJob::new(tid, JobKind::TRANSFORM, Lane::Default, &t)
+                                .idempotency_key(key("transform")),
+                        );
+                    }
+                    // The activity is still recorded: refusing the delivery would lose it
+                    // (GitHub does not retry). The refusal is counted in the metrics.
+                    Err(ApiError::QuotaExceeded { limit, .. }) => {
+                        tracing::warn!(
+                            limit,
+                            "push touched documents but the transform quota is spent"
+                        );
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            (jobs, transform_at)
+        }
+    };
+    let done = state
+        .enqueue_with_refund(&tenant, jobs, transform_at)
+        .await?;
+    let created = done.iter().any(|e| e.created);
+    state.metrics.webhook(
+        "github",
+        &event,
+        if created { "enqueued" } else { "duplicate" },
+    );
+    let jobs: Vec<_> = done
+        .iter()
+        .map(|e| json!({"id": e.id.as_str(), "created": e.created}))
+        .collect();
+    Ok((
+        if created {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        },
+        Json(json!({"ok": true, "duplicate": !created, "jobs": jobs})),
+    )
+        .into_response())
+}
+
+fn body_len_is_large(headers: &HeaderMap) -> bool {
+    header_str(headers, "content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_none_or(|n| n > INLINE_PARSE_LIMIT)
+}

@@ -1,0 +1,283 @@
+//! Building and running the gateway: the router with its per-route body limits and deadlines,
+//! and [`Application`] (build on a port, possibly 0, then run until a shutdown future resolves)
+//! so tests and the binary start the same server.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use onomancer_shared::admission::Admission;
+use onomancer_shared::queue::{Queue, QueueConfig};
+use onomancer_shared::settings::Settings;
+use onomancer_shared::tenant::TenantRegistry;
+use onomancer_shared::usage::UsageStore;
+use onomancer_shared::KeySpace;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+use tracing::Instrument;
+
+use crate::error::ApiError;
+use crate::metrics::GatewayMetrics;
+use crate::signature::DiscordVerifier;
+use crate::state::AppState;
+use crate::{api, discord, github, linear, ops};
+
+/// GitHub payloads are at most 25 MB.
+pub const GITHUB_BODY_LIMIT: usize = 25 * 1024 * 1024;
+/// Linear, Discord and REST bodies.
+pub const SMALL_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Answer deadlines, a margin under each caller's own (Discord 3 s, Linear 5 s, GitHub 10 s).
+fn deadline(route: &str) -> Duration {
+    if route.starts_with("/discord") {
+        Duration::from_millis(2_500)
+    } else if route.starts_with("/webhooks/linear") {
+        Duration::from_millis(4_500)
+    } else {
+        Duration::from_secs(9)
+    }
+}
+
+/// The request span, metrics, and the caller's deadline (a late answer is a 503: the caller
+/// would have given up anyway, and a job stored meanwhile is deduplicated on redelivery).
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let delivery = req
+        .headers()
+        .get("x-github-delivery")
+        .or_else(|| req.headers().get("linear-delivery"))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let span = tracing::info_span!("request", method = %req.method(), route = %route, delivery = %delivery);
+    let started = Instant::now();
+    let response = match tokio::time::timeout(
+        deadline(&route),
+        next.run(req).instrument(span.clone()),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => {
+            span.in_scope(|| tracing::error!("deadline passed before an answer"));
+            ApiError::Unavailable("deadline passed".into()).into_response()
+        }
+    };
+    let status = response.status();
+    state
+        .metrics
+        .requests
+        .with_label_values(&[route.as_str(), status.as_str()])
+        .inc();
+    state
+        .metrics
+        .duration
+        .with_label_values(&[route.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    if status.is_server_error() {
+        span.in_scope(|| tracing::warn!(status = status.as_u16(), "request failed"));
+    }
+    response
+}
+
+/// The gateway's routes over `state`.
+pub fn router(state: AppState) -> Router {
+    let github = Router::new()
+        .route("/webhooks/github/{tenant}", post(github::webhook))
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(GITHUB_BODY_LIMIT));
+    let small = Router::new()
+        .route("/webhooks/linear/{tenant}", post(linear::webhook))
+        .route("/discord/interactions", post(discord::interactions))
+        .route("/v1/transforms", post(api::create_transform))
+        .route("/v1/jobs/{id}", get(api::job_status))
+        .route("/v1/usage", get(api::usage))
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(SMALL_BODY_LIMIT));
+    let ops = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics));
+    Router::new()
+        .merge(github)
+        .merge(small)
+        .merge(ops)
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                axum::Json(serde_json::json!({"error": "not_found"})),
+            )
+        })
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// What the gateway needs to start.
+pub struct GatewayConfig {
+    /// Listen address (port 0 picks a free one).
+    pub addr: SocketAddr,
+    /// `REDIS_URL`.
+    pub redis_url: String,
+    /// Key namespace.
+    pub keys: KeySpace,
+    /// Loaded tenants.
+    pub tenants: Arc<TenantRegistry>,
+    /// Queue tuning.
+    pub queue: QueueConfig,
+    /// `DISCORD_PUBLIC_KEY` (hex); `None` refuses every interaction with 401.
+    pub discord_public_key: Option<String>,
+    /// The usage store for `/v1/usage`.
+    pub usage: Option<UsageStore>,
+}
+
+/// The gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Redis could not be reached.
+    #[error("cannot connect to Redis: {0}")]
+    Redis(#[from] onomancer_shared::queue::QueueError),
+    /// Metric names collide in the registry.
+    #[error("metrics registration failed: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// `DISCORD_PUBLIC_KEY` is malformed.
+    #[error(transparent)]
+    DiscordKey(#[from] crate::signature::InvalidPublicKey),
+    /// The listen address is taken or not allowed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A bound, not yet running gateway.
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to Redis, registers metrics and binds the listener.
+    pub async fn build(config: GatewayConfig) -> Result<Self, StartupError> {
+        let registry = prometheus::Registry::new();
+        let queue = Queue::connect(
+            &config.redis_url,
+            config.keys.clone(),
+            config.queue,
+            &registry,
+        )
+        .await?;
+        let state = AppState {
+            tenants: config.tenants,
+            admission: Admission::new(queue.conn(), config.keys),
+            queue,
+            metrics: GatewayMetrics::register(&registry)?,
+            registry,
+            discord: config
+                .discord_public_key
+                .as_deref()
+                .map(DiscordVerifier::from_hex)
+                .transpose()?,
+            usage: config.usage,
+        };
+        Self::with_state(state, config.addr).await
+    }
+
+    /// Binds a listener for an already assembled state.
+    pub async fn with_state(state: AppState, addr: SocketAddr) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?
+            .port();
+        Ok(Self {
+            listener,
+            port,
+            state,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The state handlers share (tests read the queue and metrics through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = router(self.state);
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// Runs the gateway from process settings until `shutdown` is cancelled (the binary and
+/// `onomancer up` both call this). Waits for Redis when it is not up yet.
+pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let tenants = Arc::new(
+        TenantRegistry::load(&settings.config_dir)
+            .with_context(|| format!("loading tenants from {}", settings.config_dir.display()))?,
+    );
+    let queue = QueueConfig::load(&settings.config_dir).map_err(anyhow::Error::msg)?;
+    let usage = match onomancer_shared::db::Database::open(&settings.database_url).await {
+        Ok(db) => Some(UsageStore::new(db)),
+        Err(e) => {
+            tracing::error!(error = %e, "usage database unavailable: /v1/usage reports quotas only");
+            None
+        }
+    };
+    let mut delay = Duration::from_millis(200);
+    let app = loop {
+        let config = GatewayConfig {
+            addr: settings.http_addr,
+            redis_url: settings.redis_url.clone(),
+            keys: settings.key_space(),
+            tenants: tenants.clone(),
+            queue: queue.clone(),
+            discord_public_key: settings.discord_public_key.clone(),
+            usage: usage.clone(),
+        };
+        match Application::build(config).await {
+            Ok(app) => break app,
+            Err(StartupError::Redis(e)) => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Redis not reachable yet");
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    tracing::info!(addr = %settings.http_addr, port = app.port(), tenants = tenants.tenants().count(), "gateway listening");
+    app.run_until_stopped(async move { shutdown.cancelled().await })
+        .await
+        .context("gateway server failed")
+}
