@@ -322,3 +322,30 @@ fn the_shipped_config_loads() {
         .github_webhook_secret
         .is_some());
 }
+
+#[test]
+fn lists_and_maps_are_overridden_as_json() {
+    let hash = hash_api_key("ono_thj_ci");
+    let keys = format!("[\"{hash}\"]");
+    let reg = Fixture::new()
+        .load(&[
+            ("ONOMANCER_TENANT_THJ_CREDENTIALS_API_KEYS", keys.as_str()),
+            (
+                "ONOMANCER_TENANT_THJ_CONFIG_GITHUB_CHANNELS",
+                r#"{"thj/app": "777"}"#,
+            ),
+            (
+                "ONOMANCER_TENANT_THJ_CONFIG_DISCORD_COMMAND_ROLES",
+                r#"{"transform": ["9"]}"#,
+            ),
+        ])
+        .unwrap();
+    assert_eq!(
+        reg.by_api_key("ono_thj_ci").unwrap().tenant_id.as_str(),
+        "thj"
+    );
+    let t = reg.default_tenant();
+    assert_eq!(t.config.github.channel_for("thj/app"), Some("777"));
+    assert!(!t.config.discord.command_allowed("transform", &["1".into()]));
+    assert!(t.config.discord.command_allowed("transform", &["9".into()]));
+}
