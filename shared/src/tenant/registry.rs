@@ -64,6 +64,15 @@ impl TenantRegistry {
                 known: tiers.keys().cloned().collect(),
             });
         }
+        if defaults.allow_plaintext_secrets
+            && lookup("ONOMANCER_ENV").as_deref() == Some("production")
+        {
+            return Err(ConfigError::field(
+                defaults_path,
+                "allowPlaintextSecrets",
+                "must be false when ONOMANCER_ENV=production",
+            ));
+        }
         let master_key = lookup("ONOMANCER_MASTER_KEY")
             .filter(|k| !k.is_empty())
             .map(SecretString::from);

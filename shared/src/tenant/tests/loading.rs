@@ -127,6 +127,13 @@ fn credentials_from_env_missing_env_and_plaintext() {
     d["allowPlaintextSecrets"] = json!(true);
     f.write("defaults.json", &d);
     assert!(f.load(&[]).is_ok());
+    let e = f.err(&[("ONOMANCER_ENV", "production")]);
+    assert!(
+        e.ends_with(
+            "defaults.json: allowPlaintextSecrets: must be false when ONOMANCER_ENV=production"
+        ),
+        "{e}"
+    );
 }
 #[test]
 fn encrypted_credentials_decrypt_with_the_master_key() {
