@@ -7,12 +7,13 @@
 //! joined with `_`. Examples: `ONOMANCER_TENANT_THJ_QUOTAS_TRANSFORMATIONS_PER_DAY=5`,
 //! `ONOMANCER_TENANT_THJ_CONFIG_DISCORD_SERVER_ID=42`,
 //! `ONOMANCER_TENANT_THJ_RATE_LIMITS_CLAUDE_REQUESTS=100`,
-//! `ONOMANCER_TENANT_THJ_CONFIG_FOLDER_IDS='{"root":"1abc"}'` (a whole object or array as JSON).
+//! `ONOMANCER_TENANT_THJ_CONFIG_FOLDER_IDS='{"marketing":"4jkl"}'` (JSON: an object is deep-merged
+//! onto the field, like every layer, so it adds or changes entries; an array replaces the list).
 //!
 //! Overridable paths are the known fields of a tenant plus every key present in the lower layers
 //! (so existing map entries such as `config.folderIds.root` can be overridden one by one; a new map
-//! entry is added by overriding the whole map as JSON). `tenantId` cannot be overridden. Parents
-//! apply before children.
+//! entry is added by setting the map's variable to a JSON object). `tenantId` cannot be
+//! overridden. Parents apply before children.
 //!
 //! Values: when the field currently holds a string, the value is taken verbatim; otherwise a value
 //! that parses as JSON (number, `true`/`false`/`null`, `[..]`, `{..}`, `".."`) is used as JSON and
@@ -162,7 +163,11 @@ pub(crate) fn apply_env_overrides(
         } else {
             parse_override(&raw, slot)
         };
-        *slot = value;
+        if value.is_object() && slot.is_object() {
+            deep_merge(slot, value);
+        } else {
+            *slot = value;
+        }
         applied.push(Applied {
             field: path.join("."),
             var,

@@ -342,6 +342,10 @@ fn lists_and_maps_are_overridden_as_json() {
                 r#"{"thj/app": "777"}"#,
             ),
             (
+                "ONOMANCER_TENANT_THJ_RATE_LIMITS",
+                r#"{"github": {"requests": 5000, "perSeconds": 3600}}"#,
+            ),
+            (
                 "ONOMANCER_TENANT_THJ_CONFIG_DISCORD_COMMAND_ROLES",
                 r#"{"transform": ["9"]}"#,
             ),
@@ -355,4 +359,6 @@ fn lists_and_maps_are_overridden_as_json() {
     assert_eq!(t.config.github.channel_for("thj/app"), Some("777"));
     assert!(!t.config.discord.command_allowed("transform", &["1".into()]));
     assert!(t.config.discord.command_allowed("transform", &["9".into()]));
+    assert_eq!(t.rate_limit("github").unwrap().requests, 5000, "added");
+    assert_eq!(t.rate_limit("claude").unwrap().requests, 50, "kept");
 }
