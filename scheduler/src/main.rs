@@ -1,3 +1,12 @@
-//! The `onomancer-scheduler` binary.
+//! The `onomancer-scheduler` binary: settings, telemetry, tenant schedules, then
+//! [`onomancer_scheduler::run`] until SIGTERM or Ctrl-C.
 
-fn main() {}
+use onomancer_shared::settings::Settings;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    onomancer_shared::telemetry::init(settings.log_format);
+    let shutdown = onomancer_shared::shutdown::on_signals();
+    onomancer_scheduler::run(&settings, Vec::new(), shutdown).await
+}

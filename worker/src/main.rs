@@ -1,3 +1,12 @@
-//! The `onomancer-worker` binary.
+//! The `onomancer-worker` binary: settings, telemetry, then [`onomancer_worker::run`] until
+//! SIGTERM or Ctrl-C.
 
-fn main() {}
+use onomancer_shared::settings::Settings;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    onomancer_shared::telemetry::init(settings.log_format);
+    let shutdown = onomancer_shared::shutdown::on_signals();
+    onomancer_worker::run(&settings, shutdown).await
+}

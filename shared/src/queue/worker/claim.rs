@@ -138,7 +138,11 @@ impl Claimer {
 
     /// Up to about `free` entries: reclaimed ones first, then new ones by lane priority, blocking
     /// briefly when there is nothing to do.
-    pub(crate) async fn next_batch(&mut self, free: usize) -> Result<Vec<Claimed>, QueueError> {
+    pub(crate) async fn next_batch(
+        &mut self,
+        free: usize,
+        may_block: bool,
+    ) -> Result<Vec<Claimed>, QueueError> {
         self.refresh().await?;
         let mut out = Vec::new();
         if self.options.promote_delayed && self.promoted.elapsed() >= Duration::from_millis(200) {
@@ -163,7 +167,7 @@ impl Claimer {
             let reply = self.read(&mut shared, &keys, per, None).await?;
             self.interleave(reply, &mut out);
         }
-        if !out.is_empty() {
+        if !out.is_empty() || !may_block {
             return Ok(out);
         }
         let all: Vec<&str> = self

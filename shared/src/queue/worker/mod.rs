@@ -133,6 +133,7 @@ impl<H: JobHandler> WorkerRuntime<H> {
         }
 
         let mut backoff = Duration::from_millis(50);
+        let mut last_read_empty = false;
         loop {
             // Start what we hold while there is capacity.
             while let Some(permit) = (!buffer.is_empty())
@@ -143,21 +144,26 @@ impl<H: JobHandler> WorkerRuntime<H> {
                 self.spawn_job(&mut tasks, permit, claimed, env, &inflight, &ack_tx, &freed);
             }
             while tasks.try_join_next().is_some() {}
-            let free = semaphore.available_permits();
-            if free == 0 || !buffer.is_empty() {
+            // Prefetch at most one batch beyond the running jobs.
+            let room = self.options.concurrency.saturating_sub(buffer.len());
+            if room == 0 || (!buffer.is_empty() && last_read_empty) {
+                last_read_empty = false;
                 tokio::select! {
                     _ = &mut shutdown => break,
                     _ = freed.notified() => continue,
                 }
             }
+            // Block for new work only when nothing is waiting to start.
+            let may_block = buffer.is_empty();
             let read = tokio::select! {
                 _ = &mut shutdown => break,
-                r = claimer.next_batch(free) => r,
+                r = claimer.next_batch(room, may_block) => r,
             };
             match read {
                 Ok(batch) => {
                     self.handle.ready.store(true, Ordering::Relaxed);
                     backoff = Duration::from_millis(50);
+                    last_read_empty = batch.is_empty();
                     buffer.extend(self.triage(batch).await);
                 }
                 Err(e) => {

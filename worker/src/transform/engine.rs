@@ -1,0 +1,315 @@
+//! The transform engine: one document, several personas, through the tiered cache and Claude.
+//!
+//! Prompt caching: every persona call sends the same prefix — system = [shared instructions,
+//! the document block marked `cache_control: {"type":"ephemeral"}`] — and only the user message
+//! (the persona's instructions) differs. The first missing persona runs alone and writes the
+//! prompt cache; the remaining ones then run together and read it, so the document is billed in
+//! full once and at the cache-read rate after that.
+
+use std::sync::Arc;
+
+use futures::future::try_join_all;
+use serde::Serialize;
+use tokio::sync::OnceCell;
+
+use onomancer_shared::cache::{
+    content_hash, template_fingerprint, CacheKey, Computed, EntryUsage, Expectation, Source,
+    TieredCache,
+};
+use onomancer_shared::llm::{
+    CacheControl, ClaudeClient, ContentBlock, Message, MessagesRequest, ModelRoutes, Prices,
+    SystemPrompt,
+};
+use onomancer_shared::queue::RateLimiter;
+use onomancer_shared::usage::{cost_micros, ops, TokenCounts, UsageRecord, UsageStore};
+use onomancer_shared::{ContentHash, JobError, JobId, Persona, TenantId};
+
+use super::prompts::{PromptStore, TransformSettings};
+
+/// Everything a transform needs; shared by all jobs of a worker.
+#[derive(Clone)]
+pub struct TransformEngine {
+    /// The tiered cache.
+    pub cache: TieredCache,
+    /// Claude.
+    pub claude: ClaudeClient,
+    /// Per-tenant upstream limits (`None`: unlimited, e.g. the CLI's dry run).
+    pub limiter: Option<RateLimiter>,
+    /// Where usage records go (`None` only in tools that never call Claude).
+    pub usage: Option<UsageStore>,
+    /// Prices by model.
+    pub prices: Prices,
+    /// Which model does what.
+    pub models: ModelRoutes,
+    /// Prompt templates.
+    pub prompts: PromptStore,
+}
+
+/// Who a run is for.
+#[derive(Clone, Copy, Debug)]
+pub struct RunContext<'a> {
+    /// The tenant billed.
+    pub tenant: &'a TenantId,
+    /// The job (usage idempotency).
+    pub job: &'a JobId,
+    /// The requesting user.
+    pub user: Option<&'a str>,
+}
+
+/// What a Claude call is for (usage operation and idempotency key).
+#[derive(Clone, Copy, Debug)]
+pub enum CallKind<'a> {
+    /// One persona's version of the document.
+    Persona(&'a Persona),
+    /// One section's summary.
+    Summary {
+        /// The section's content hash.
+        section: &'a ContentHash,
+    },
+}
+
+/// One persona's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct PersonaOutcome {
+    /// The persona.
+    pub persona: String,
+    /// `l1`, `l2`, `l3` (a cache tier) or `claude` (this job paid for it).
+    pub served_by: String,
+    /// Tokens this job was billed for it (zero on a cache hit).
+    pub tokens: TokenCounts,
+    /// Cost this job was billed for it, in micro-dollars.
+    pub cost_micros: i64,
+    /// The generated text.
+    #[serde(skip)]
+    pub text: Arc<str>,
+    /// The Google Doc, when saved.
+    pub doc_link: Option<String>,
+}
+
+/// The result of transforming one document.
+#[derive(Clone, Debug, Serialize)]
+pub struct TransformRun {
+    /// Content hash of the source document.
+    pub content_hash: String,
+    /// Whether the document was summarized section by section first.
+    pub summarized: bool,
+    /// Per persona, in the order asked.
+    pub personas: Vec<PersonaOutcome>,
+}
+
+/// Converts cached usage to billed token counts.
+pub fn tokens_of(u: &EntryUsage) -> TokenCounts {
+    TokenCounts {
+        input: u.input_tokens,
+        output: u.output_tokens,
+        cache_creation: u.cache_creation_input_tokens,
+        cache_creation_1h: 0,
+        cache_read: u.cache_read_input_tokens,
+    }
+}
+
+pub(crate) struct PersonaPlan {
+    pub persona: Persona,
+    pub instructions: Arc<str>,
+    pub key: CacheKey,
+    pub expect: Expectation,
+}
+
+impl TransformEngine {
+    pub(crate) fn settings(&self) -> Result<TransformSettings, JobError> {
+        self.prompts
+            .settings()
+            .map_err(|e| JobError::terminal(e.to_string()))
+    }
+
+    /// Cache keys and expectations of `personas` for the document `hash`.
+    pub(crate) fn plan(
+        &self,
+        tenant: &TenantId,
+        hash: &ContentHash,
+        personas: &[Persona],
+    ) -> Result<(Arc<str>, Vec<PersonaPlan>), JobError> {
+        let settings = self.settings()?;
+        let system = self
+            .prompts
+            .system()
+            .map_err(|e| JobError::terminal(e.to_string()))?;
+        let model = &self.models.transform;
+        let plans = personas
+            .iter()
+            .map(|p| {
+                let instructions = self
+                    .prompts
+                    .persona(p)
+                    .map_err(|e| JobError::terminal(e.to_string()))?;
+                let template = format!("{system}\0{instructions}");
+                Ok(PersonaPlan {
+                    persona: p.clone(),
+                    key: CacheKey::transform(tenant, hash, p),
+                    expect: Expectation::new(
+                        model.clone(),
+                        template_fingerprint(&template, model, settings.max_tokens),
+                    ),
+                    instructions,
+                })
+            })
+            .collect::<Result<Vec<_>, JobError>>()?;
+        Ok((system, plans))
+    }
+
+    /// Writes `text` for every persona: cached versions are reused, missing ones cost one Claude
+    /// call each (one across all workers asking at once), the document prefix billed in full once.
+    pub async fn transform(
+        &self,
+        ctx: &RunContext<'_>,
+        text: &str,
+        personas: &[Persona],
+    ) -> Result<TransformRun, JobError> {
+        let hash = content_hash(text);
+        let (system, plans) = self.plan(ctx.tenant, &hash, personas)?;
+        let settings = self.settings()?;
+        // Misses first: the first of them writes the prompt cache for the others.
+        let mut order: Vec<(usize, bool)> = Vec::with_capacity(plans.len());
+        for (i, p) in plans.iter().enumerate() {
+            order.push((i, self.cache.peek(&p.key, &p.expect).await.is_some()));
+        }
+        order.sort_by_key(|(_, cached)| *cached);
+        let document: OnceCell<(String, bool)> = OnceCell::new();
+        let run_one = |plan| {
+            self.run_persona(ctx, text, plan, &system, &document, settings.max_tokens)
+        };
+        let mut results: Vec<Option<PersonaOutcome>> = vec![None; plans.len()];
+        let mut rest = order.iter().map(|(i, _)| *i);
+        if let Some(first) = rest.next() {
+            results[first] = Some(run_one(&plans[first]).await?);
+        }
+        let rest: Vec<usize> = rest.collect();
+        let outcomes = try_join_all(rest.iter().map(|&i| run_one(&plans[i]))).await?;
+        for (i, o) in rest.into_iter().zip(outcomes) {
+            results[i] = Some(o);
+        }
+        Ok(TransformRun {
+            content_hash: hash.to_string(),
+            summarized: document.get().is_some_and(|(_, s)| *s),
+            personas: results.into_iter().map(|o| o.expect("every persona ran")).collect(),
+        })
+    }
+
+    async fn run_persona(
+        &self,
+        ctx: &RunContext<'_>,
+        text: &str,
+        plan: &PersonaPlan,
+        system: &str,
+        document: &OnceCell<(String, bool)>,
+        max_tokens: u32,
+    ) -> Result<PersonaOutcome, JobError> {
+        let lookup = self
+            .cache
+            .get_or_compute(&plan.key, &plan.expect, || async {
+                let (doc, _) = document
+                    .get_or_try_init(|| self.document_for_personas(ctx, text))
+                    .await?;
+                let ask = format!(
+                    "{}\n\nWrite the {} version of the document now.",
+                    plan.instructions, plan.persona
+                );
+                self.call_claude(
+                    ctx,
+                    CallKind::Persona(&plan.persona),
+                    &self.models.transform,
+                    max_tokens,
+                    system,
+                    doc,
+                    &ask,
+                )
+                .await
+            })
+            .await?;
+        let (served_by, tokens) = match lookup.source {
+            Source::Computed => ("claude".to_owned(), tokens_of(&lookup.entry.usage)),
+            Source::Cache(t) => (t.as_str().to_owned(), TokenCounts::default()),
+        };
+        let cost = self
+            .prices
+            .get(&lookup.entry.model)
+            .map(|p| cost_micros(&tokens, p))
+            .unwrap_or(0);
+        Ok(PersonaOutcome {
+            persona: plan.persona.to_string(),
+            served_by,
+            tokens,
+            cost_micros: cost,
+            text: Arc::from(lookup.entry.value.as_str()),
+            doc_link: None,
+        })
+    }
+
+    /// One Claude call (after taking rate-limit capacity), its usage recorded once per job step.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn call_claude(
+        &self,
+        ctx: &RunContext<'_>,
+        kind: CallKind<'_>,
+        model: &str,
+        max_tokens: u32,
+        instructions: &str,
+        document: &str,
+        ask: &str,
+    ) -> Result<Computed, JobError> {
+        if let Some(limiter) = &self.limiter {
+            limiter.acquire(ctx.tenant, "claude").await?;
+        }
+        let doc_block = format!("<document>\n{document}\n</document>");
+        let (operation, step, doc_block) = match kind {
+            // The document is the shared prefix of the persona calls: cache it.
+            CallKind::Persona(p) => (
+                ops::TRANSFORM,
+                format!("transform:{p}"),
+                ContentBlock::cached_text(doc_block, CacheControl::ephemeral()),
+            ),
+            // Each section is read once: a cache write would only cost more.
+            CallKind::Summary { section } => (
+                ops::SUMMARIZE,
+                format!("summarize:{section}"),
+                ContentBlock::text(doc_block),
+            ),
+        };
+        let request = MessagesRequest::new(model, max_tokens, vec![Message::user(ask)]).system(
+            SystemPrompt::Blocks(vec![ContentBlock::text(instructions), doc_block]),
+        );
+        let reply = self.claude.messages(&request).await?;
+        let message = reply.message;
+        let tokens = message.usage.tokens();
+        if message.truncated() {
+            tracing::warn!(step, max_tokens, "Claude stopped at max_tokens; the text is cut off");
+        }
+        if let Some(store) = &self.usage {
+            let mut record = UsageRecord::claude_call(
+                ctx.tenant.clone(),
+                operation,
+                &message.model,
+                tokens,
+                &self.prices,
+                UsageRecord::job_key(ctx.job, &step),
+            )
+            .job(ctx.job.clone());
+            if let Some(u) = ctx.user {
+                record = record.user(u);
+            }
+            if let Err(e) = store.record(&record).await {
+                // The text is paid for; failing now would pay again on the retry.
+                tracing::error!(error = %e, step, "could not record usage of a Claude call");
+            }
+        }
+        Ok(Computed {
+            value: message.text(),
+            usage: EntryUsage {
+                input_tokens: tokens.input,
+                output_tokens: tokens.output,
+                cache_creation_input_tokens: tokens.cache_creation,
+                cache_read_input_tokens: tokens.cache_read,
+            },
+        })
+    }
+}

@@ -1,0 +1,6 @@
+//! Transform tests against real Redis and SQLite, with Claude and Discord faked at the HTTP
+//! level (`onomancer_testkit`).
+
+mod engine_tests;
+mod handler_tests;
+pub(crate) mod support;
