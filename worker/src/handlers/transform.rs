@@ -16,7 +16,9 @@ use onomancer_shared::tenant::{TenantContext, TenantRegistry};
 use onomancer_shared::usage::format_dollars;
 use onomancer_shared::{Envelope, JobError, JobOutcome, Persona, TenantId};
 
-use crate::transform::{DocumentSource, Origin, RunContext, TransformEngine, TransformJob, TransformRun};
+use crate::transform::{
+    DocumentSource, Origin, RunContext, TransformEngine, TransformJob, TransformRun,
+};
 
 /// Runs `transform` jobs. Cheap to clone.
 #[derive(Clone)]
@@ -57,7 +59,8 @@ impl TransformHandler {
         let mut runs = Vec::with_capacity(documents.len());
         for doc in &documents {
             let mut run = self.engine.transform(&ctx, &doc.text, &personas).await?;
-            self.save_documents(&tenant, &payload, doc, &mut run).await?;
+            self.save_documents(&tenant, &payload, doc, &mut run)
+                .await?;
             runs.push(run);
         }
         let posted = self.post(job, &tenant, &payload, &documents, &runs).await?;
@@ -66,36 +69,57 @@ impl TransformHandler {
         })
     }
 
-    async fn read_documents(&self, job: &Envelope, payload: &TransformJob) -> Result<Vec<Document>, JobError> {
+    async fn read_documents(
+        &self,
+        job: &Envelope,
+        payload: &TransformJob,
+    ) -> Result<Vec<Document>, JobError> {
         let google = self.google.get(&job.tenant);
         let fetch = |input: String, title: String| async move {
-            let source = FetchSource::parse(&input).map_err(|e| {
-                JobError::terminal(format!("cannot read the document: {e}"))
-            })?;
-            let fetched = self
-                .fetcher
-                .fetch(&source, google)
-                .await
-                .map_err(|e| match e.into_job_error(job.attempt) {
+            let source = FetchSource::parse(&input)
+                .map_err(|e| JobError::terminal(format!("cannot read the document: {e}")))?;
+            let fetched = self.fetcher.fetch(&source, google).await.map_err(|e| {
+                match e.into_job_error(job.attempt) {
                     JobError::Terminal { message } => {
                         JobError::terminal(format!("cannot read the document {title}: {message}"))
                     }
                     other => other,
-                })?;
-            Ok::<_, JobError>(Document { title, text: fetched.text })
+                }
+            })?;
+            Ok::<_, JobError>(Document {
+                title,
+                text: fetched.text,
+            })
         };
         let docs = match &payload.source {
             DocumentSource::Text { text } => vec![Document {
-                title: payload.title.clone().unwrap_or_else(|| "Pasted document".into()),
+                title: payload
+                    .title
+                    .clone()
+                    .unwrap_or_else(|| "Pasted document".into()),
                 text: text.clone(),
             }],
             DocumentSource::Url { url } => {
-                vec![fetch(url.clone(), payload.title.clone().unwrap_or_else(|| url.clone())).await?]
+                vec![
+                    fetch(
+                        url.clone(),
+                        payload.title.clone().unwrap_or_else(|| url.clone()),
+                    )
+                    .await?,
+                ]
             }
             DocumentSource::DiscordAttachment { url, filename, .. } => {
-                vec![fetch(url.clone(), payload.title.clone().unwrap_or_else(|| filename.clone())).await?]
+                vec![
+                    fetch(
+                        url.clone(),
+                        payload.title.clone().unwrap_or_else(|| filename.clone()),
+                    )
+                    .await?,
+                ]
             }
-            DocumentSource::GithubFiles { repo, sha, paths, .. } => {
+            DocumentSource::GithubFiles {
+                repo, sha, paths, ..
+            } => {
                 let mut out = Vec::with_capacity(paths.len());
                 for path in paths {
                     let url = format!("https://github.com/{repo}/blob/{sha}/{path}");
@@ -136,7 +160,10 @@ impl TransformHandler {
             .ensure_product_folder(root, &tenant.tenant_id, product)
             .await?;
         for p in &mut run.personas {
-            let key = format!("{}:transform:{}:{}", tenant.tenant_id, run.content_hash, p.persona);
+            let key = format!(
+                "{}:transform:{}:{}",
+                tenant.tenant_id, run.content_hash, p.persona
+            );
             let title = format!("{} — {}", doc.title, p.persona);
             let (saved, _) = google
                 .save_document(&NewDocument {
@@ -178,7 +205,9 @@ impl TransformHandler {
                 else {
                     return Ok(None);
                 };
-                PostTarget::Channel { channel_id: channel }
+                PostTarget::Channel {
+                    channel_id: channel,
+                }
             }
         };
         let Some(poster) = &self.discord else {
@@ -221,7 +250,11 @@ fn render_post(docs: &[Document], runs: &[TransformRun]) -> String {
     for (doc, run) in docs.iter().zip(runs) {
         out.push_str(&format!("# {}\n", doc.title));
         for p in &run.personas {
-            out.push_str(&format!("\n## {}\n{}\n", title_case(&p.persona), p.text.trim()));
+            out.push_str(&format!(
+                "\n## {}\n{}\n",
+                title_case(&p.persona),
+                p.text.trim()
+            ));
             if let Some(link) = &p.doc_link {
                 out.push_str(&format!("[Google Doc]({link})\n"));
             }
@@ -231,8 +264,16 @@ fn render_post(docs: &[Document], runs: &[TransformRun]) -> String {
     out
 }
 
-fn outcome_json(docs: &[Document], runs: &[TransformRun], posted: Option<usize>) -> serde_json::Value {
-    let total: i64 = runs.iter().flat_map(|r| &r.personas).map(|p| p.cost_micros).sum();
+fn outcome_json(
+    docs: &[Document],
+    runs: &[TransformRun],
+    posted: Option<usize>,
+) -> serde_json::Value {
+    let total: i64 = runs
+        .iter()
+        .flat_map(|r| &r.personas)
+        .map(|p| p.cost_micros)
+        .sum();
     json!({
         "documents": docs.iter().zip(runs).map(|(d, r)| json!({
             "title": d.title,

@@ -4,7 +4,9 @@
 
 use serde::Serialize;
 
-use onomancer_shared::cache::{content_hash, template_fingerprint, CacheKey, DataType, Expectation};
+use onomancer_shared::cache::{
+    content_hash, template_fingerprint, CacheKey, DataType, Expectation,
+};
 use onomancer_shared::usage::{cost_micros, format_dollars, TokenCounts};
 use onomancer_shared::{JobError, Persona, TenantId};
 
@@ -86,7 +88,11 @@ pub async fn dry_run(
             let t = estimate_tokens(&section);
             let out = (t / 4).clamp(1, u64::from(settings.summary_max_tokens));
             doc_tokens_for_personas += out;
-            let key = CacheKey::new(tenant.clone(), DataType::Summary, content_hash(&section).to_string());
+            let key = CacheKey::new(
+                tenant.clone(),
+                DataType::Summary,
+                content_hash(&section).to_string(),
+            );
             if engine.cache.peek(&key, &expect).await.is_none() {
                 summaries_to_compute += 1;
                 let tokens = TokenCounts {

@@ -175,9 +175,8 @@ impl TransformEngine {
         }
         order.sort_by_key(|(_, cached)| *cached);
         let document: OnceCell<(String, bool)> = OnceCell::new();
-        let run_one = |plan| {
-            self.run_persona(ctx, text, plan, &system, &document, settings.max_tokens)
-        };
+        let run_one =
+            |plan| self.run_persona(ctx, text, plan, &system, &document, settings.max_tokens);
         let mut results: Vec<Option<PersonaOutcome>> = vec![None; plans.len()];
         let mut rest = order.iter().map(|(i, _)| *i);
         if let Some(first) = rest.next() {
@@ -191,7 +190,10 @@ impl TransformEngine {
         Ok(TransformRun {
             content_hash: hash.to_string(),
             summarized: document.get().is_some_and(|(_, s)| *s),
-            personas: results.into_iter().map(|o| o.expect("every persona ran")).collect(),
+            personas: results
+                .into_iter()
+                .map(|o| o.expect("every persona ran"))
+                .collect(),
         })
     }
 
@@ -282,7 +284,11 @@ impl TransformEngine {
         let message = reply.message;
         let tokens = message.usage.tokens();
         if message.truncated() {
-            tracing::warn!(step, max_tokens, "Claude stopped at max_tokens; the text is cut off");
+            tracing::warn!(
+                step,
+                max_tokens,
+                "Claude stopped at max_tokens; the text is cut off"
+            );
         }
         if let Some(store) = &self.usage {
             let mut record = UsageRecord::claude_call(

@@ -149,10 +149,11 @@ impl PromptStore {
     /// The persona's instructions (`{persona}.md`).
     pub fn persona(&self, persona: &Persona) -> Result<Arc<str>, PromptError> {
         let name = format!("{persona}.md");
-        self.read(&name)?.ok_or_else(|| PromptError::UnknownPersona {
-            persona: persona.to_string(),
-            path: self.dir.join(&name).display().to_string(),
-        })
+        self.read(&name)?
+            .ok_or_else(|| PromptError::UnknownPersona {
+                persona: persona.to_string(),
+                path: self.dir.join(&name).display().to_string(),
+            })
     }
 
     /// The section summary instructions (`summarize.md`).
@@ -199,6 +200,9 @@ mod tests {
         assert_eq!(&*store.persona(&Persona::new("devrel")).unwrap(), "v1");
         // A different size is detected even when the mtime granularity hides the change.
         std::fs::write(&path, "version two").unwrap();
-        assert_eq!(&*store.persona(&Persona::new("devrel")).unwrap(), "version two");
+        assert_eq!(
+            &*store.persona(&Persona::new("devrel")).unwrap(),
+            "version two"
+        );
     }
 }

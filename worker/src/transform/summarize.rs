@@ -5,7 +5,9 @@
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use onomancer_shared::cache::{content_hash, template_fingerprint, CacheKey, DataType, Expectation};
+use onomancer_shared::cache::{
+    content_hash, template_fingerprint, CacheKey, DataType, Expectation,
+};
 use onomancer_shared::JobError;
 
 use super::engine::{CallKind, RunContext, TransformEngine};
@@ -70,7 +72,9 @@ pub fn split_sections(text: &str, max_chars: usize) -> Vec<String> {
     let mut packed: Vec<String> = Vec::new();
     for p in pieces {
         match packed.last_mut() {
-            Some(last) if last.chars().count() + p.chars().count() <= max_chars => last.push_str(&p),
+            Some(last) if last.chars().count() + p.chars().count() <= max_chars => {
+                last.push_str(&p)
+            }
             _ => packed.push(p),
         }
     }
@@ -95,14 +99,20 @@ impl TransformEngine {
         if estimate_tokens(text) <= settings.input_budget_tokens {
             return Ok((text.to_owned(), false));
         }
-        let prompt = self.prompts.summarize().map_err(|e| JobError::terminal(e.to_string()))?;
+        let prompt = self
+            .prompts
+            .summarize()
+            .map_err(|e| JobError::terminal(e.to_string()))?;
         let model = self.models.summarize.clone();
         let expect = Expectation::new(
             model.clone(),
             template_fingerprint(&prompt, &model, settings.summary_max_tokens),
         );
         let sections = split_sections(text, settings.section_max_chars);
-        tracing::info!(sections = sections.len(), "document over the input budget; summarizing sections");
+        tracing::info!(
+            sections = sections.len(),
+            "document over the input budget; summarizing sections"
+        );
         let summaries: Vec<String> = stream::iter(sections.into_iter().map(|section| {
             let expect = expect.clone();
             let prompt = prompt.clone();
@@ -142,7 +152,10 @@ mod tests {
     fn splits_at_headings_and_keeps_them() {
         let doc = "# Title\nintro\n\n## A\nalpha\n\n## B\nbeta\n";
         let s = split_sections(doc, 10_000);
-        assert_eq!(s, vec!["# Title\nintro\n\n", "## A\nalpha\n\n", "## B\nbeta\n"]);
+        assert_eq!(
+            s,
+            vec!["# Title\nintro\n\n", "## A\nalpha\n\n", "## B\nbeta\n"]
+        );
     }
 
     #[test]

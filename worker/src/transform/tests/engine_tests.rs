@@ -4,13 +4,14 @@
 use std::time::Duration;
 
 use onomancer_shared::{JobError, JobId, Persona, TenantId};
-use serde_json::Value;
 
 use super::support::*;
 use crate::transform::{dry_run, RunContext};
 
 fn personas() -> Vec<Persona> {
-    ["leadership", "product", "marketing", "devrel"].map(Persona::new).to_vec()
+    ["leadership", "product", "marketing", "devrel"]
+        .map(Persona::new)
+        .to_vec()
 }
 
 #[tokio::test]
@@ -19,7 +20,11 @@ async fn four_personas_pay_for_the_document_once_and_cost_matches_usage() {
     replies_of(&h.claude, 2000);
     let tenant = TenantId::new("thj");
     let job = JobId::generate();
-    let ctx = RunContext { tenant: &tenant, job: &job, user: Some("u1") };
+    let ctx = RunContext {
+        tenant: &tenant,
+        job: &job,
+        user: Some("u1"),
+    };
     let doc = prd(11_500, "checkout");
     let run = h.engine.transform(&ctx, &doc, &personas()).await.unwrap();
 
@@ -28,10 +33,17 @@ async fn four_personas_pay_for_the_document_once_and_cost_matches_usage() {
     // Every call carries the shared system prefix with the document marked for caching.
     for r in &reqs {
         let system = r.body["system"].as_array().unwrap();
-        assert_eq!(system[1]["cache_control"], serde_json::json!({"type": "ephemeral"}));
+        assert_eq!(
+            system[1]["cache_control"],
+            serde_json::json!({"type": "ephemeral"})
+        );
         assert!(system[1]["text"].as_str().unwrap().contains("Section 1"));
     }
-    let written: Vec<u64> = run.personas.iter().map(|p| p.tokens.cache_creation).collect();
+    let written: Vec<u64> = run
+        .personas
+        .iter()
+        .map(|p| p.tokens.cache_creation)
+        .collect();
     let read: Vec<u64> = run.personas.iter().map(|p| p.tokens.cache_read).collect();
     assert_eq!(written.iter().filter(|w| **w > 0).count(), 1, "{written:?}");
     assert_eq!(read.iter().filter(|r| **r > 0).count(), 3, "{read:?}");
@@ -57,7 +69,11 @@ async fn four_personas_pay_for_the_document_once_and_cost_matches_usage() {
         .usage
         .as_ref()
         .unwrap()
-        .summary(&tenant, chrono::Utc::now() - chrono::Duration::hours(1), chrono::Utc::now() + chrono::Duration::hours(1))
+        .summary(
+            &tenant,
+            chrono::Utc::now() - chrono::Duration::hours(1),
+            chrono::Utc::now() + chrono::Duration::hours(1),
+        )
         .await
         .unwrap();
     assert_eq!(summary.estimated_cost_micros, total);
@@ -65,14 +81,29 @@ async fn four_personas_pay_for_the_document_once_and_cost_matches_usage() {
 
     // The same document again (whitespace changed, another job): all from cache, no call.
     let job2 = JobId::generate();
-    let ctx2 = RunContext { tenant: &tenant, job: &job2, user: None };
-    let again = h.engine.transform(&ctx2, &doc.replace("\n\n", "\r\n\r\n  "), &personas()).await.unwrap();
+    let ctx2 = RunContext {
+        tenant: &tenant,
+        job: &job2,
+        user: None,
+    };
+    let again = h
+        .engine
+        .transform(&ctx2, &doc.replace("\n\n", "\r\n\r\n  "), &personas())
+        .await
+        .unwrap();
     assert_eq!(h.claude.calls(), 4);
-    assert!(again.personas.iter().all(|p| p.served_by == "l1" && p.cost_micros == 0));
+    assert!(again
+        .personas
+        .iter()
+        .all(|p| p.served_by == "l1" && p.cost_micros == 0));
     // A new worker (cold L1) reads L2.
     let other = h.another_engine(&shipped_prompts());
     let cold = other.transform(&ctx2, &doc, &personas()).await.unwrap();
-    assert!(cold.personas.iter().all(|p| p.served_by == "l2"), "{:?}", cold.personas);
+    assert!(
+        cold.personas.iter().all(|p| p.served_by == "l2"),
+        "{:?}",
+        cold.personas
+    );
     assert_eq!(run.personas[0].text, cold.personas[0].text);
 }
 
@@ -86,7 +117,11 @@ async fn an_edited_persona_prompt_recomputes_only_that_persona() {
     let h = Harness::new(dir.path()).await;
     let tenant = TenantId::new("thj");
     let job = JobId::generate();
-    let ctx = RunContext { tenant: &tenant, job: &job, user: None };
+    let ctx = RunContext {
+        tenant: &tenant,
+        job: &job,
+        user: None,
+    };
     let doc = prd(2000, "search");
     h.engine.transform(&ctx, &doc, &personas()).await.unwrap();
     assert_eq!(h.claude.calls(), 4);
@@ -94,7 +129,11 @@ async fn an_edited_persona_prompt_recomputes_only_that_persona() {
     let edited = std::fs::read_to_string(&path).unwrap() + "\nAlways end with a call to action.\n";
     std::fs::write(&path, edited).unwrap();
     let job2 = JobId::generate();
-    let ctx2 = RunContext { tenant: &tenant, job: &job2, user: None };
+    let ctx2 = RunContext {
+        tenant: &tenant,
+        job: &job2,
+        user: None,
+    };
     let run = h.engine.transform(&ctx2, &doc, &personas()).await.unwrap();
     assert_eq!(h.claude.calls(), 5);
     let served: Vec<&str> = run.personas.iter().map(|p| p.served_by.as_str()).collect();
@@ -106,24 +145,48 @@ async fn claude_errors_map_to_retry_or_terminal() {
     let h = Harness::new(&shipped_prompts()).await;
     let tenant = TenantId::new("thj");
     let job = JobId::generate();
-    let ctx = RunContext { tenant: &tenant, job: &job, user: None };
+    let ctx = RunContext {
+        tenant: &tenant,
+        job: &job,
+        user: None,
+    };
     let one = [Persona::new("devrel")];
     let body = |t: &str, m: &str| onomancer_testkit::claude_fake::error_body(t, m);
 
-    h.claude.push_failure(429, &[("retry-after", "7")], body("rate_limit_error", "slow down"));
+    h.claude.push_failure(
+        429,
+        &[("retry-after", "7")],
+        body("rate_limit_error", "slow down"),
+    );
     match h.engine.transform(&ctx, "doc a", &one).await.unwrap_err() {
-        JobError::Retryable { retry_after, .. } => assert_eq!(retry_after, Some(Duration::from_secs(7))),
+        JobError::Retryable { retry_after, .. } => {
+            assert_eq!(retry_after, Some(Duration::from_secs(7)))
+        }
         other => panic!("{other:?}"),
     }
-    h.claude.push_failure(529, &[], body("overloaded_error", "Overloaded"));
+    h.claude
+        .push_failure(529, &[], body("overloaded_error", "Overloaded"));
     assert!(matches!(
         h.engine.transform(&ctx, "doc a", &one).await.unwrap_err(),
-        JobError::Retryable { retry_after: None, .. }
+        JobError::Retryable {
+            retry_after: None,
+            ..
+        }
     ));
-    h.claude.push_failure(400, &[], body("invalid_request_error", "prompt is too long: 250000 tokens > 200000 maximum"));
+    h.claude.push_failure(
+        400,
+        &[],
+        body(
+            "invalid_request_error",
+            "prompt is too long: 250000 tokens > 200000 maximum",
+        ),
+    );
     match h.engine.transform(&ctx, "doc a", &one).await.unwrap_err() {
         JobError::Terminal { message } => {
-            assert!(message.contains("Claude rejected the request (400 invalid_request_error)"), "{message}");
+            assert!(
+                message.contains("Claude rejected the request (400 invalid_request_error)"),
+                "{message}"
+            );
             assert!(message.contains("prompt is too long"), "{message}");
         }
         other => panic!("{other:?}"),
@@ -138,7 +201,7 @@ fn summary_calls(h: &Harness) -> usize {
     h.claude
         .requests()
         .iter()
-        .filter(|r| r.path == "/v1/messages" && r.body["model"] == Value::from(SUMMARIZE_MODEL))
+        .filter(|r| r.path == "/v1/messages" && r.body["model"] == SUMMARIZE_MODEL)
         .count()
 }
 
@@ -162,7 +225,11 @@ async fn an_edited_section_of_a_long_document_costs_one_summary() {
     assert!(sections > 5, "{sections}");
     let one = [Persona::new("product")];
     let job = JobId::generate();
-    let ctx = RunContext { tenant: &tenant, job: &job, user: None };
+    let ctx = RunContext {
+        tenant: &tenant,
+        job: &job,
+        user: None,
+    };
     let run = h.engine.transform(&ctx, &doc, &one).await.unwrap();
     assert!(run.summarized);
     assert_eq!(summary_calls(&h), sections);
@@ -173,7 +240,11 @@ async fn an_edited_section_of_a_long_document_costs_one_summary() {
 
     let edited = doc.replacen("Section 3\n", "Section 3 (revised)\n", 1);
     let job2 = JobId::generate();
-    let ctx2 = RunContext { tenant: &tenant, job: &job2, user: None };
+    let ctx2 = RunContext {
+        tenant: &tenant,
+        job: &job2,
+        user: None,
+    };
     let dry = dry_run(&h.engine, &tenant, &edited, &one).await.unwrap();
     assert_eq!((dry.summarized_first, dry.summaries_to_compute), (true, 1));
     h.engine.transform(&ctx2, &edited, &one).await.unwrap();
@@ -185,18 +256,42 @@ async fn dry_run_names_tiers_and_estimates_without_calling_claude() {
     let h = Harness::new(&shipped_prompts()).await;
     let tenant = TenantId::new("thj");
     let doc = prd(11_500, "dry");
-    let report = dry_run(&h.engine, &tenant, &doc, &personas()).await.unwrap();
+    let report = dry_run(&h.engine, &tenant, &doc, &personas())
+        .await
+        .unwrap();
     assert_eq!(h.claude.calls(), 0);
-    assert_eq!(report.content_hash, onomancer_shared::cache::content_hash(&doc).to_string());
+    assert_eq!(
+        report.content_hash,
+        onomancer_shared::cache::content_hash(&doc).to_string()
+    );
     assert!(report.personas.iter().all(|p| p.served_by == "claude"));
     assert!(report.personas[0].tokens.cache_creation > 11_000);
-    assert!(report.personas[1..].iter().all(|p| p.tokens.cache_read > 11_000));
-    assert!(report.cost_micros > 150_000 && report.cost_micros < 180_000, "{}", report.cost_micros);
+    assert!(report.personas[1..]
+        .iter()
+        .all(|p| p.tokens.cache_read > 11_000));
+    assert!(
+        report.cost_micros > 150_000 && report.cost_micros < 180_000,
+        "{}",
+        report.cost_micros
+    );
 
     let job = JobId::generate();
-    let ctx = RunContext { tenant: &tenant, job: &job, user: None };
-    h.engine.transform(&ctx, &doc, &personas()[..2]).await.unwrap();
-    let report = dry_run(&h.engine, &tenant, &doc, &personas()).await.unwrap();
-    let served: Vec<&str> = report.personas.iter().map(|p| p.served_by.as_str()).collect();
+    let ctx = RunContext {
+        tenant: &tenant,
+        job: &job,
+        user: None,
+    };
+    h.engine
+        .transform(&ctx, &doc, &personas()[..2])
+        .await
+        .unwrap();
+    let report = dry_run(&h.engine, &tenant, &doc, &personas())
+        .await
+        .unwrap();
+    let served: Vec<&str> = report
+        .personas
+        .iter()
+        .map(|p| p.served_by.as_str())
+        .collect();
     assert_eq!(served, vec!["l1", "l1", "claude", "claude"]);
 }

@@ -30,8 +30,13 @@ async fn handler(h: &Harness, discord: &DiscordFake) -> TransformHandler {
 }
 
 fn envelope(job: &TransformJob) -> Envelope {
-    NewJob::new(TenantId::new("thj"), JobKind::TRANSFORM, Lane::Interactive, job)
-        .into_envelope(JobId::generate(), chrono::Utc::now().timestamp_millis())
+    NewJob::new(
+        TenantId::new("thj"),
+        JobKind::TRANSFORM,
+        Lane::Interactive,
+        job,
+    )
+    .into_envelope(JobId::generate(), chrono::Utc::now().timestamp_millis())
 }
 
 fn discord_job(text: &str, token: &str) -> TransformJob {
@@ -68,7 +73,9 @@ async fn a_rerun_after_posting_posts_once_and_reports_per_persona() {
     }
     let personas = out["documents"][0]["personas"].as_array().unwrap();
     assert_eq!(personas.len(), 4);
-    assert!(personas.iter().all(|p| p["served_by"] == "claude" && p["cost_micros"].as_i64().unwrap() > 0));
+    assert!(personas
+        .iter()
+        .all(|p| p["served_by"] == "claude" && p["cost_micros"].as_i64().unwrap() > 0));
     assert!(out["cost_micros"].as_i64().unwrap() > 0);
 
     // At-least-once delivery: the same job runs again. Nothing new is posted or paid for.
@@ -76,7 +83,11 @@ async fn a_rerun_after_posting_posts_once_and_reports_per_persona() {
     assert_eq!(discord.interaction_messages("itoken-1").len(), posted.len());
     assert_eq!(h.claude.calls(), 4);
     assert_eq!(again["discord_messages_posted"], 0);
-    assert!(again["documents"][0]["personas"].as_array().unwrap().iter().all(|p| p["served_by"] == "l1"));
+    assert!(again["documents"][0]["personas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["served_by"] == "l1"));
 }
 
 #[tokio::test]
@@ -85,19 +96,30 @@ async fn unreadable_sources_fail_terminally_with_a_clear_message() {
     let discord = DiscordFake::start().await;
     let handler = handler(&h, &discord).await;
     let mut job = discord_job("", "itoken-2");
-    job.source = DocumentSource::Url { url: "https://intranet.example.com/secret.md".into() };
+    job.source = DocumentSource::Url {
+        url: "https://intranet.example.com/secret.md".into(),
+    };
     match handler.handle(&envelope(&job)).await.unwrap_err() {
-        JobError::Terminal { message } => assert!(message.contains("cannot read the document"), "{message}"),
+        JobError::Terminal { message } => {
+            assert!(message.contains("cannot read the document"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
-    job.source = DocumentSource::Text { text: "  \n ".into() };
+    job.source = DocumentSource::Text {
+        text: "  \n ".into(),
+    };
     match handler.handle(&envelope(&job)).await.unwrap_err() {
         JobError::Terminal { message } => assert!(message.contains("empty"), "{message}"),
         other => panic!("{other:?}"),
     }
-    job.source = DocumentSource::Text { text: "hello".into() };
+    job.source = DocumentSource::Text {
+        text: "hello".into(),
+    };
     job.personas = vec!["Not A Persona".into()];
-    assert!(matches!(handler.handle(&envelope(&job)).await.unwrap_err(), JobError::Terminal { .. }));
+    assert!(matches!(
+        handler.handle(&envelope(&job)).await.unwrap_err(),
+        JobError::Terminal { .. }
+    ));
     assert_eq!(h.claude.calls(), 0);
 }
 
@@ -109,10 +131,18 @@ async fn api_jobs_post_nothing_and_return_the_outcome() {
     let mut job = discord_job("A short spec.", "unused");
     job.origin = Origin::Api;
     job.personas = vec!["devrel".into(), "devrel".into()];
-    let out = handler.handle(&envelope(&job)).await.unwrap().result.unwrap();
+    let out = handler
+        .handle(&envelope(&job))
+        .await
+        .unwrap()
+        .result
+        .unwrap();
     assert!(discord.messages().is_empty());
     let personas = out["documents"][0]["personas"].as_array().unwrap();
     assert_eq!(personas.len(), 1, "duplicates collapse");
     assert_eq!(out["discord_messages_posted"], serde_json::Value::Null);
-    assert_eq!(out["documents"][0]["content_hash"], onomancer_shared::cache::content_hash("A short spec.").to_string());
+    assert_eq!(
+        out["documents"][0]["content_hash"],
+        onomancer_shared::cache::content_hash("A short spec.").to_string()
+    );
 }

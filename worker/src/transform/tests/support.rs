@@ -64,7 +64,12 @@ impl Harness {
     }
 }
 
-pub fn engine_on(redis: &TestRedis, db: &TestDb, claude: &ClaudeFake, prompts: &Path) -> TransformEngine {
+pub fn engine_on(
+    redis: &TestRedis,
+    db: &TestDb,
+    claude: &ClaudeFake,
+    prompts: &Path,
+) -> TransformEngine {
     let cache = TieredCache::builder(redis.conn.clone(), redis.keys.clone())
         .redis_url(onomancer_testkit::redis_ns::redis_url())
         .l3(Arc::new(SqlL3::from(&db.db)))
