@@ -224,6 +224,12 @@ mod tests {
         db.close().await;
     }
 
+    #[test]
+    fn the_default_url_is_a_path_relative_to_the_working_directory() {
+        let options = SqliteConnectOptions::from_str("sqlite://./data/onomancer.db").unwrap();
+        assert_eq!(options.get_filename(), Path::new("./data/onomancer.db"));
+    }
+
     #[tokio::test]
     async fn unknown_schemes_are_refused() {
         let err = Database::connect("mysql://x").await.unwrap_err();

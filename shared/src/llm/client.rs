@@ -94,7 +94,7 @@ impl ClaudeClient {
     }
 
     /// `POST /v1/messages`.
-    #[tracing::instrument(name = "claude.messages", skip_all, fields(model = %request.model, request_id), err(Display))]
+    #[tracing::instrument(name = "claude.messages", skip_all, fields(model = %request.model, request_id), err(level = "warn", Display))]
     pub async fn messages(&self, request: &MessagesRequest) -> Result<ClaudeReply, LlmError> {
         let (headers, body) = self.post("/v1/messages", request).await?;
         let request_id = request_id(&headers);
@@ -122,7 +122,7 @@ impl ClaudeClient {
     }
 
     /// `POST /v1/messages/count_tokens`: input tokens the request would use.
-    #[tracing::instrument(name = "claude.count_tokens", skip_all, fields(model = %request.model), err(Display))]
+    #[tracing::instrument(name = "claude.count_tokens", skip_all, fields(model = %request.model), err(level = "warn", Display))]
     pub async fn count_tokens(&self, request: &CountTokensRequest) -> Result<u64, LlmError> {
         let (headers, body) = self.post("/v1/messages/count_tokens", request).await?;
         let parsed: CountTokensResponse =

@@ -109,7 +109,7 @@ impl UsageStore {
 
     /// Records one operation. Returns `false` (and changes nothing) when the tenant already has a
     /// record with this idempotency key: a job that runs twice is billed once.
-    #[tracing::instrument(name = "usage.record", skip_all, fields(tenant = %record.tenant, operation = %record.operation), err(Display))]
+    #[tracing::instrument(name = "usage.record", skip_all, fields(tenant = %record.tenant, operation = %record.operation), err(level = "warn", Display))]
     pub async fn record(&self, record: &UsageRecord) -> Result<bool, UsageError> {
         let inserted = match &self.db {
             Database::Sqlite(pool) => {
@@ -135,7 +135,7 @@ impl UsageStore {
     }
 
     /// The tenant's usage with `from <= timestamp < to`.
-    #[tracing::instrument(name = "usage.summary", skip_all, fields(tenant = %tenant), err(Display))]
+    #[tracing::instrument(name = "usage.summary", skip_all, fields(tenant = %tenant), err(level = "warn", Display))]
     pub async fn summary(
         &self,
         tenant: &TenantId,

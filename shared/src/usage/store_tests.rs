@@ -289,3 +289,25 @@ fn unpriced_models_record_at_zero_cost() {
     assert_eq!(r.api_calls, 1);
     assert_eq!(r.service, "claude");
 }
+
+#[tokio::test]
+async fn concurrent_duplicates_record_exactly_once() {
+    for (_t, store) in backends().await {
+        let r = transform("thj", "job-6", "leadership", tokens(1_000, 100, 0, 0));
+        let attempts = (0..8).map(|_| {
+            let (store, r) = (store.clone(), r.clone());
+            tokio::spawn(async move { store.record(&r).await.unwrap() })
+        });
+        let inserted = futures::future::join_all(attempts)
+            .await
+            .into_iter()
+            .filter(|r| *r.as_ref().unwrap())
+            .count();
+        assert_eq!(inserted, 1);
+        let s = store
+            .summary(&TenantId::new("thj"), t0(), t0() + Duration::hours(1))
+            .await
+            .unwrap();
+        assert_eq!((s.api_calls, s.tokens.input), (1, 1_000));
+    }
+}
