@@ -8,6 +8,7 @@ pub mod admission;
 pub mod cache;
 pub mod db;
 pub mod ids;
+pub mod integrations;
 pub mod job;
 pub mod keys;
 pub mod llm;

@@ -4,6 +4,8 @@
 
 pub mod claude_fake;
 pub mod db;
+pub mod discord_fake;
+pub mod google_fake;
 pub mod redis_ns;
 
 pub use claude_fake::ClaudeFake;

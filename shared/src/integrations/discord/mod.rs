@@ -1,0 +1,476 @@
+//! Posting a job's output to Discord: editing an interaction's deferred reply, follow-ups, and
+//! channel messages, each part posted once per job however often the job runs.
+//!
+//! Requests are built by serenity's HTTP layer (`Http` from `HttpBuilder`, its `Route`s and
+//! `Request::build`, so URLs, auth and the `DISCORD_API_BASE` proxy rewrite are serenity's own),
+//! and sent on the same `reqwest` client, so the raw response (status, headers, JSON body) is
+//! ours to classify: serenity's own error type drops `retry_after` and the rate-limit headers.
+//!
+//! serenity's in-process rate limiter is disabled on purpose: in 0.12.5 it ignores the proxy
+//! (it builds requests with no proxy, `ratelimiting.rs`), and on a 429 it sleeps inside the
+//! worker's job slot. Here a 429 becomes [`JobError::Retryable`] with Discord's `retry_after`, and
+//! the queue waits instead.
+//!
+//! Idempotency (at-least-once delivery of jobs, exactly-once messages as far as Discord allows):
+//! before part N of job J is posted, the marker `{tenant}:posted:{J}:{N}` is claimed with a short
+//! "pending" lease ([`PostMarkers`]); after Discord answers, it becomes `done:<message id>` for a
+//! day, and a re-run skips the part.
+//! - Part 0 of an interaction edits `@original`: naturally idempotent.
+//! - Channel messages carry a nonce derived from (tenant, job, part) with `enforce_nonce`, so a
+//!   repeat within Discord's nonce window (a few minutes) returns the first message.
+//! - Interaction follow-ups cannot be listed or deduplicated by Discord. A worker killed after
+//!   Discord created the follow-up but before the marker was written leaves the "pending" lease;
+//!   once it expires ([`PENDING_LEASE`]), a re-run posts that part again. This window (one HTTP
+//!   response plus one Redis write) is accepted: a missing part would be worse than a rare duplicate.
+
+mod markers;
+pub mod split;
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serenity::builder::{
+    CreateAllowedMentions, CreateInteractionResponseFollowup, CreateMessage,
+    EditInteractionResponse,
+};
+use serenity::http::{Http, HttpBuilder, LightMethod, Request, Route};
+use serenity::model::channel::Nonce;
+use serenity::model::id::{ApplicationId, ChannelId, MessageId};
+use sha2::{Digest, Sha256};
+
+use crate::ids::{JobId, TenantId};
+use crate::job::JobError;
+use crate::keys::KeySpace;
+use crate::redis_conn::RedisConn;
+use crate::settings::Settings;
+
+pub use markers::{Claim, PostMarkers, DONE_TTL, PENDING_LEASE};
+pub use split::{split_message, CONTENT_LIMIT, EMBED_DESCRIPTION_LIMIT};
+
+/// Discord's REST base that `DISCORD_API_BASE` overrides.
+pub const DEFAULT_API_BASE: &str = "https://discord.com/api/v10";
+
+/// How to reach Discord.
+#[derive(Debug)]
+pub struct DiscordConfig {
+    /// Bot token (`DISCORD_BOT_TOKEN`), without or with the `Bot ` prefix.
+    pub token: SecretString,
+    /// Application id (`DISCORD_APPLICATION_ID`); interaction webhooks are addressed by it.
+    pub application_id: u64,
+    /// `DISCORD_API_BASE`, e.g. `http://127.0.0.1:4000/api/v10` for a local fake.
+    pub api_base: Option<String>,
+    /// Timeout of one HTTP call; must stay below [`PENDING_LEASE`].
+    pub timeout: Duration,
+}
+
+impl DiscordConfig {
+    /// A configuration for the real Discord with a 20 s call timeout.
+    pub fn new(token: SecretString, application_id: u64) -> Self {
+        Self {
+            token,
+            application_id,
+            api_base: None,
+            timeout: Duration::from_secs(20),
+        }
+    }
+
+    /// From the process settings; `None` when the bot token or application id is missing.
+    pub fn from_settings(settings: &Settings) -> Option<Self> {
+        let token = settings.discord_bot_token.as_ref()?;
+        let mut config = Self::new(
+            SecretString::from(token.expose_secret().to_owned()),
+            settings.discord_application_id?,
+        );
+        config.api_base = settings.discord_api_base.clone();
+        Some(config)
+    }
+}
+
+/// serenity's proxy option replaces `https://discord.com` in every URL, so the base it wants is
+/// the origin: `http://host:port/api/v10` becomes `http://host:port`.
+fn proxy_origin(api_base: &str) -> String {
+    let base = api_base.trim_end_matches('/');
+    match base.rfind("/api") {
+        Some(i) if base[i..] == *"/api" || base[i..].starts_with("/api/v") => base[..i].to_owned(),
+        _ => base.to_owned(),
+    }
+}
+
+/// Where a job's output goes.
+#[derive(Debug)]
+pub enum PostTarget {
+    /// The deferred reply of a slash command (token valid 15 minutes): part 0 edits `@original`,
+    /// the rest are follow-ups.
+    Interaction {
+        /// The interaction token.
+        token: SecretString,
+    },
+    /// A channel (notifications, digests): every part is a message with a job-derived nonce.
+    Channel {
+        /// The channel's snowflake.
+        channel_id: u64,
+    },
+}
+
+/// What [`DiscordPoster::post_job_output`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedOutput {
+    /// The message of every part, in order.
+    pub message_ids: Vec<u64>,
+    /// Parts posted by this run.
+    pub newly_posted: usize,
+    /// Parts a previous run had already posted.
+    pub already_posted: usize,
+}
+
+/// Why a Discord call failed. Messages never contain tokens.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscordError {
+    /// 429: wait `retry_after`.
+    #[error("Discord rate limit{}: retry after {retry_after:?}", if *global { " (global)" } else { "" })]
+    RateLimited {
+        /// From the body's `retry_after`, else `X-RateLimit-Reset-After`, else `Retry-After`.
+        retry_after: Duration,
+        /// The bot-wide limit rather than one route's.
+        global: bool,
+    },
+    /// 401, 403 or 404: the request can never succeed as is.
+    #[error("Discord answered {status} ({detail}): {hint}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// Discord's message and JSON error code.
+        detail: String,
+        /// What it most likely means.
+        hint: &'static str,
+    },
+    /// Another 4xx (e.g. 400 invalid form body).
+    #[error("Discord rejected the request with {status}: {detail}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// Discord's message and JSON error code.
+        detail: String,
+    },
+    /// 5xx.
+    #[error("Discord server error {status}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+    },
+    /// Connection failure or timeout; the message may or may not have been created.
+    #[error("Discord unreachable: {0}")]
+    Transport(String),
+    /// A 2xx whose body is not a message.
+    #[error("Discord answered with an unexpected body: {0}")]
+    BadResponse(String),
+    /// Building the request failed (bad base URL, bad token characters).
+    #[error("cannot build the Discord request: {0}")]
+    Request(String),
+    /// Another run of the same job is posting this part right now.
+    #[error("part {part} is being posted by another run of this job")]
+    Busy {
+        /// The part.
+        part: usize,
+        /// When its lease expires.
+        wait: Duration,
+    },
+    /// Nothing to post.
+    #[error("the output to post is empty")]
+    EmptyContent,
+    /// The idempotency marker could not be read.
+    #[error("idempotency marker unavailable: {0}")]
+    Redis(String),
+}
+
+impl DiscordError {
+    /// True when Discord answered with an error status, so no message was created.
+    fn nothing_was_created(&self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited { .. }
+                | Self::Refused { .. }
+                | Self::Rejected { .. }
+                | Self::Server { .. }
+        )
+    }
+}
+
+impl From<DiscordError> for JobError {
+    fn from(e: DiscordError) -> Self {
+        let message = e.to_string();
+        match e {
+            DiscordError::RateLimited { retry_after, .. } => JobError::Retryable {
+                message,
+                retry_after: Some(retry_after),
+            },
+            DiscordError::Busy { wait, .. } => JobError::Retryable {
+                message,
+                retry_after: Some(wait),
+            },
+            DiscordError::Server { .. } | DiscordError::Transport(_) | DiscordError::Redis(_) => {
+                JobError::retryable(message)
+            }
+            DiscordError::Refused { .. }
+            | DiscordError::Rejected { .. }
+            | DiscordError::BadResponse(_)
+            | DiscordError::Request(_)
+            | DiscordError::EmptyContent => JobError::terminal(message),
+        }
+    }
+}
+
+/// The nonce of part `part` of a job's channel output: 25 hex characters (Discord's maximum
+/// length) of SHA-256 over tenant, job and part.
+pub fn nonce_for(tenant: &TenantId, job: &JobId, part: usize) -> String {
+    let digest = Sha256::digest(format!("{tenant}:{job}:{part}").as_bytes());
+    hex::encode(digest)[..25].to_owned()
+}
+
+#[derive(Deserialize)]
+struct MessageRef {
+    id: MessageId,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorBody {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(default)]
+    retry_after: Option<f64>,
+    #[serde(default)]
+    global: Option<bool>,
+}
+
+/// Posts to Discord; cheap to clone.
+#[derive(Clone)]
+pub struct DiscordPoster {
+    http: std::sync::Arc<Http>,
+    client: reqwest::Client,
+    application_id: ApplicationId,
+    markers: PostMarkers,
+}
+
+impl std::fmt::Debug for DiscordPoster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscordPoster")
+            .field("application_id", &self.application_id)
+            .field("proxy", &self.http.proxy)
+            .finish_non_exhaustive()
+    }
+}
+
+mod send;
+
+impl DiscordPoster {
+    /// A poster whose idempotency markers live in `conn` under `keys`.
+    pub fn new(
+        config: DiscordConfig,
+        conn: RedisConn,
+        keys: KeySpace,
+    ) -> Result<Self, DiscordError> {
+        if config.application_id == 0 {
+            return Err(DiscordError::Request(
+                "the application id must not be 0".into(),
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .use_rustls_tls()
+            .build()
+            .map_err(|e| DiscordError::Request(e.to_string()))?;
+        let application_id = ApplicationId::new(config.application_id);
+        let mut builder = HttpBuilder::new(config.token.expose_secret())
+            .application_id(application_id)
+            .client(client.clone())
+            .ratelimiter_disabled(true);
+        if let Some(base) = config.api_base.as_deref().filter(|b| !b.trim().is_empty()) {
+            builder = builder.proxy(proxy_origin(base));
+        }
+        Ok(Self {
+            http: std::sync::Arc::new(builder.build()),
+            client,
+            application_id,
+            markers: PostMarkers::new(conn, keys),
+        })
+    }
+
+    /// serenity's HTTP client (same token, proxy and connection pool), for calls not wrapped here.
+    pub fn http(&self) -> &std::sync::Arc<Http> {
+        &self.http
+    }
+
+    /// Posts `content` for job `job`: split under Discord's 2000-character limit, each part once.
+    /// A re-run of the job skips the parts already posted and returns their message ids.
+    pub async fn post_job_output(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        target: &PostTarget,
+        content: &str,
+    ) -> Result<PostedOutput, DiscordError> {
+        let parts = split_message(content, CONTENT_LIMIT);
+        if parts.is_empty() {
+            return Err(DiscordError::EmptyContent);
+        }
+        let mut out = PostedOutput {
+            message_ids: Vec::with_capacity(parts.len()),
+            newly_posted: 0,
+            already_posted: 0,
+        };
+        let redis_err = |e: redis::RedisError| DiscordError::Redis(e.to_string());
+        for (i, part) in parts.iter().enumerate() {
+            match self
+                .markers
+                .claim(tenant, job, i)
+                .await
+                .map_err(redis_err)?
+            {
+                Claim::Done(id) => {
+                    out.message_ids.push(id);
+                    out.already_posted += 1;
+                    continue;
+                }
+                Claim::Busy(wait) => return Err(DiscordError::Busy { part: i, wait }),
+                Claim::Claimed => {}
+            }
+            let posted = match target {
+                PostTarget::Interaction { token } if i == 0 => {
+                    self.edit_original(token.expose_secret(), part).await
+                }
+                PostTarget::Interaction { token } => {
+                    self.create_followup(token.expose_secret(), part).await
+                }
+                PostTarget::Channel { channel_id } => {
+                    self.create_channel_message(*channel_id, part, &nonce_for(tenant, job, i))
+                        .await
+                }
+            };
+            match posted {
+                Ok(id) => {
+                    if let Err(e) = self.markers.mark_done(tenant, job, i, id).await {
+                        // The message exists; failing the job now would only post it again.
+                        tracing::warn!(%tenant, %job, part = i, error = %e, "posted to Discord but could not record it");
+                    }
+                    out.message_ids.push(id);
+                    out.newly_posted += 1;
+                }
+                Err(e) => {
+                    if e.nothing_was_created() {
+                        if let Err(re) = self.markers.release(tenant, job, i).await {
+                            tracing::warn!(%tenant, %job, part = i, error = %re, "could not release the post lease");
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Edits the interaction's deferred reply (`PATCH /webhooks/{app}/{token}/messages/@original`).
+    pub async fn edit_original(&self, token: &str, content: &str) -> Result<u64, DiscordError> {
+        let body = EditInteractionResponse::new()
+            .content(content)
+            .allowed_mentions(CreateAllowedMentions::new());
+        let route = Route::WebhookOriginalInteractionResponse {
+            application_id: self.application_id,
+            token,
+        };
+        self.send(Request::new(route, LightMethod::Patch), &body)
+            .await
+    }
+
+    /// Sends a follow-up to an interaction (`POST /webhooks/{app}/{token}`).
+    pub async fn create_followup(&self, token: &str, content: &str) -> Result<u64, DiscordError> {
+        let body = CreateInteractionResponseFollowup::new()
+            .content(content)
+            .allowed_mentions(CreateAllowedMentions::new());
+        let route = Route::WebhookFollowupMessages {
+            application_id: self.application_id,
+            token,
+        };
+        self.send(Request::new(route, LightMethod::Post), &body)
+            .await
+    }
+
+    /// Posts a channel message with `nonce` and `enforce_nonce: true`
+    /// (`POST /channels/{id}/messages`).
+    pub async fn create_channel_message(
+        &self,
+        channel_id: u64,
+        content: &str,
+        nonce: &str,
+    ) -> Result<u64, DiscordError> {
+        if channel_id == 0 {
+            return Err(DiscordError::Request("the channel id must not be 0".into()));
+        }
+        let body = CreateMessage::new()
+            .content(content)
+            .nonce(Nonce::String(nonce.to_owned()))
+            .enforce_nonce(true)
+            .allowed_mentions(CreateAllowedMentions::new());
+        let route = Route::ChannelMessages {
+            channel_id: ChannelId::new(channel_id),
+        };
+        self.send(Request::new(route, LightMethod::Post), &body)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_origin_strips_the_api_path() {
+        assert_eq!(
+            proxy_origin("http://127.0.0.1:9/api/v10"),
+            "http://127.0.0.1:9"
+        );
+        assert_eq!(
+            proxy_origin("http://127.0.0.1:9/api/v10/"),
+            "http://127.0.0.1:9"
+        );
+        assert_eq!(proxy_origin("http://127.0.0.1:9"), "http://127.0.0.1:9");
+        assert_eq!(proxy_origin(DEFAULT_API_BASE), "https://discord.com");
+    }
+
+    #[test]
+    fn nonces_fit_discord_and_differ_per_part() {
+        let t = TenantId::new("thj");
+        let j = JobId::generate();
+        let a = nonce_for(&t, &j, 0);
+        assert_eq!(a.len(), 25);
+        assert_ne!(a, nonce_for(&t, &j, 1));
+        assert_eq!(a, nonce_for(&t, &j, 0));
+    }
+
+    #[test]
+    fn errors_map_to_job_errors() {
+        let e: JobError = DiscordError::RateLimited {
+            retry_after: Duration::from_millis(1500),
+            global: false,
+        }
+        .into();
+        assert_eq!(
+            e,
+            JobError::Retryable {
+                message: "Discord rate limit: retry after 1.5s".into(),
+                retry_after: Some(Duration::from_millis(1500)),
+            }
+        );
+        let e: JobError = DiscordError::Server { status: 502 }.into();
+        assert!(matches!(e, JobError::Retryable { .. }));
+        let e: JobError = DiscordError::Refused {
+            status: 401,
+            detail: "x".into(),
+            hint: "y",
+        }
+        .into();
+        assert!(matches!(e, JobError::Terminal { .. }));
+    }
+}

@@ -1,0 +1,233 @@
+//! A small Google Docs and Drive client (reqwest, no generated google-apis crates): service-account
+//! tokens, the tenant's folder tree in a Shared Drive, one document per (job, persona) found again
+//! by its `appProperties` key, and reading a document's text back.
+//!
+//! Service accounts own no Drive storage: every write goes into a folder of a Shared Drive that the
+//! tenant shared with the service account (`supportsAllDrives=true` on every call). When Google
+//! answers in a way that means this was not done, the error says so ([`GoogleError::NoSharedDrive`]).
+
+mod auth;
+mod drive;
+mod error;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::EncodingKey;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Mutex;
+
+pub use auth::{GrantClaims, ServiceAccountKey, DEFAULT_SCOPES, DEFAULT_TOKEN_URI};
+pub use drive::{DocumentRef, ExportFormat, NewDocument, DOCUMENT_MIME, FOLDER_MIME, KEY_PROPERTY};
+pub use error::GoogleError;
+
+use auth::{CachedToken, TokenError, TokenResponse};
+
+/// Google's Docs API origin.
+pub const DEFAULT_DOCS_BASE: &str = "https://docs.googleapis.com";
+/// Google's Drive API origin.
+pub const DEFAULT_DRIVE_BASE: &str = "https://www.googleapis.com";
+/// Drive's export limit, also ours for reading a document.
+pub const EXPORT_LIMIT_BYTES: usize = 10 * 1024 * 1024;
+
+/// Where Google is and how to authenticate.
+#[derive(Clone, Debug)]
+pub struct GoogleConfig {
+    /// Overrides the key file's `token_uri` (tests).
+    pub token_uri: Option<String>,
+    /// Docs API origin (default [`DEFAULT_DOCS_BASE`]).
+    pub docs_base: String,
+    /// Drive API origin (default [`DEFAULT_DRIVE_BASE`]).
+    pub drive_base: String,
+    /// Scopes of the grant (default [`DEFAULT_SCOPES`]). `drive.file` only reaches files the app
+    /// created or was given; reading arbitrary users' documents needs `drive.readonly`.
+    pub scopes: String,
+    /// Domain-wide delegation: act for this user (`sub`).
+    pub subject: Option<String>,
+    /// Timeout of one HTTP call.
+    pub timeout: Duration,
+}
+
+impl Default for GoogleConfig {
+    fn default() -> Self {
+        Self {
+            token_uri: None,
+            docs_base: DEFAULT_DOCS_BASE.to_owned(),
+            drive_base: DEFAULT_DRIVE_BASE.to_owned(),
+            scopes: DEFAULT_SCOPES.to_owned(),
+            subject: None,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl GoogleConfig {
+    /// Every endpoint at one origin (a local fake): token at `{origin}/token`.
+    pub fn at_origin(origin: &str) -> Self {
+        let origin = origin.trim_end_matches('/');
+        Self {
+            token_uri: Some(format!("{origin}/token")),
+            docs_base: origin.to_owned(),
+            drive_base: origin.to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
+/// A client for one service account (one tenant); cheap to clone, tokens shared.
+#[derive(Clone)]
+pub struct GoogleClient {
+    inner: std::sync::Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    config: GoogleConfig,
+    key: ServiceAccountKey,
+    encoding: EncodingKey,
+    /// One refresh at a time; callers wait for it instead of each asking Google.
+    token: Mutex<Option<CachedToken>>,
+}
+
+impl std::fmt::Debug for GoogleClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoogleClient")
+            .field("service_account", &self.inner.key.client_email)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GoogleClient {
+    /// A client for the service account `key`.
+    pub fn new(config: GoogleConfig, mut key: ServiceAccountKey) -> Result<Self, GoogleError> {
+        if let Some(uri) = &config.token_uri {
+            key.token_uri = uri.clone();
+        }
+        let encoding = auth::encoding_key(&key)?;
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .use_rustls_tls()
+            .build()
+            .map_err(|e| GoogleError::Transport(e.to_string()))?;
+        Ok(Self {
+            inner: std::sync::Arc::new(Inner {
+                http,
+                config,
+                key,
+                encoding,
+                token: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// A client from the tenant's JSON key (`credentials.google_service_account`).
+    pub fn from_key_json(
+        config: GoogleConfig,
+        key_json: &SecretString,
+    ) -> Result<Self, GoogleError> {
+        Self::new(config, ServiceAccountKey::from_json(key_json)?)
+    }
+
+    /// The service account's email (what users share their Shared Drive with).
+    pub fn service_account_email(&self) -> &str {
+        &self.inner.key.client_email
+    }
+
+    /// A valid access token, from the cache or a new grant.
+    pub async fn access_token(&self) -> Result<SecretString, GoogleError> {
+        let mut slot = self.inner.token.lock().await;
+        if let Some(cached) = slot.as_ref().filter(|c| c.fresh(Instant::now())) {
+            return Ok(cached.token.clone());
+        }
+        let now_secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let assertion = auth::sign_grant(
+            &self.inner.key,
+            &self.inner.encoding,
+            &self.inner.config.scopes,
+            self.inner.config.subject.as_deref(),
+            now_secs,
+        )?;
+        let response = self
+            .inner
+            .http
+            .post(&self.inner.key.token_uri)
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", assertion.as_str()),
+            ])
+            .send()
+            .await
+            .map_err(|e| GoogleError::Transport(e.to_string()))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| GoogleError::Transport(e.to_string()))?;
+        if !status.is_success() {
+            if status.is_server_error() || status.as_u16() == 429 {
+                return Err(GoogleError::Server {
+                    status: status.as_u16(),
+                });
+            }
+            let err: TokenError = serde_json::from_slice(&body).unwrap_or(TokenError {
+                error: format!("HTTP {status}"),
+                error_description: String::new(),
+            });
+            return Err(GoogleError::TokenRefused {
+                error: err.error,
+                description: err.error_description,
+            });
+        }
+        let parsed: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| GoogleError::BadResponse(format!("token response: {e}")))?;
+        let cached = CachedToken::new(parsed, Instant::now());
+        let token = cached.token.clone();
+        *slot = Some(cached);
+        Ok(token)
+    }
+
+    /// Forgets the cached token (after Google answered 401).
+    async fn drop_token(&self) {
+        *self.inner.token.lock().await = None;
+    }
+
+    /// Sends an authorized request; a 401 drops the token and is retried once with a new one.
+    async fn send(
+        &self,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, GoogleError> {
+        for attempt in 0..2 {
+            let token = self.access_token().await?;
+            let response = build(&self.inner.http)
+                .bearer_auth(token.expose_secret())
+                .send()
+                .await
+                .map_err(|e| GoogleError::Transport(e.to_string()))?;
+            if response.status().as_u16() == 401 && attempt == 0 {
+                self.drop_token().await;
+                continue;
+            }
+            if response.status().is_success() {
+                return Ok(response);
+            }
+            return Err(error::from_response(response, &self.inner.key.client_email).await);
+        }
+        unreachable!("the loop returns on its second attempt")
+    }
+
+    fn drive_url(&self, path: &str) -> String {
+        format!(
+            "{}/drive/v3/{path}",
+            self.inner.config.drive_base.trim_end_matches('/')
+        )
+    }
+
+    fn docs_url(&self, path: &str) -> String {
+        format!(
+            "{}/v1/{path}",
+            self.inner.config.docs_base.trim_end_matches('/')
+        )
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests of `onomancer_shared::integrations` against the testkit's Discord and Google
+//! fakes, a local file server, and the machine's real Redis (idempotency markers).
+
+mod discord;
+mod fetch;
+mod google;

@@ -1,0 +1,394 @@
+//! A local fake of the Discord REST routes the project uses, served where serenity's `proxy`
+//! sends them (`{origin}/api/v10/...`): editing an interaction's `@original` reply, interaction
+//! follow-ups, and channel messages with `nonce` + `enforce_nonce`. It records every request,
+//! keeps the messages a user would see, answers with realistic message objects, and can be
+//! scripted to answer 429 (with `retry_after`) or other errors.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{patch, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+/// One request the fake received.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Path (with query), e.g. `/api/v10/webhooks/1/tok/messages/@original`.
+    pub path: String,
+    /// The `Authorization` header.
+    pub authorization: Option<String>,
+    /// The JSON body (`Null` when empty or not JSON).
+    pub body: Value,
+}
+
+/// A message as users would see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FakeMessage {
+    /// Snowflake.
+    pub id: u64,
+    /// Channel it is in.
+    pub channel_id: u64,
+    /// Current content.
+    pub content: String,
+    /// The nonce it was created with.
+    pub nonce: Option<String>,
+    /// The interaction token it belongs to (replies and follow-ups).
+    pub interaction_token: Option<String>,
+    /// True for an interaction's original (deferred) reply.
+    pub original: bool,
+    /// How many times it was edited.
+    pub edits: u32,
+}
+
+struct Scripted {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Value,
+}
+
+#[derive(Default)]
+struct FakeState {
+    requests: Vec<RecordedRequest>,
+    messages: Vec<FakeMessage>,
+    scripted: VecDeque<Scripted>,
+    expired_tokens: Vec<String>,
+    next_id: u64,
+}
+
+/// The running fake; stops when dropped.
+pub struct DiscordFake {
+    origin: String,
+    state: Arc<Mutex<FakeState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for DiscordFake {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The channel the fake puts interaction replies in.
+pub const INTERACTION_CHANNEL_ID: u64 = 1_100_000_000_000_000_001;
+
+type Shared = Arc<Mutex<FakeState>>;
+
+impl DiscordFake {
+    /// Starts the fake on 127.0.0.1 on a free port.
+    pub async fn start() -> Self {
+        let state: Shared = Arc::new(Mutex::new(FakeState {
+            next_id: 1_300_000_000_000_000_000,
+            ..FakeState::default()
+        }));
+        let app = Router::new()
+            .route("/api/v10/webhooks/{app}/{token}", post(followup))
+            .route(
+                "/api/v10/webhooks/{app}/{token}/messages/{message}",
+                patch(edit_message),
+            )
+            .route(
+                "/api/v10/channels/{channel}/messages",
+                post(channel_message),
+            )
+            .fallback(unknown_route)
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the Discord fake");
+        let origin = format!("http://{}", listener.local_addr().expect("local addr"));
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .await
+                .expect("Discord fake serves");
+        });
+        Self {
+            origin,
+            state,
+            task,
+        }
+    }
+
+    /// The value for `DISCORD_API_BASE`: `http://127.0.0.1:<port>/api/v10`.
+    pub fn api_base(&self) -> String {
+        format!("{}/api/v10", self.origin)
+    }
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// Every message that exists, in creation order.
+    pub fn messages(&self) -> Vec<FakeMessage> {
+        self.state.lock().unwrap().messages.clone()
+    }
+
+    /// The reply and follow-ups of one interaction, in creation order.
+    pub fn interaction_messages(&self, token: &str) -> Vec<FakeMessage> {
+        self.messages()
+            .into_iter()
+            .filter(|m| m.interaction_token.as_deref() == Some(token))
+            .collect()
+    }
+
+    /// The messages of one channel, in creation order.
+    pub fn channel_messages(&self, channel_id: u64) -> Vec<FakeMessage> {
+        self.messages()
+            .into_iter()
+            .filter(|m| m.channel_id == channel_id)
+            .collect()
+    }
+
+    /// The next request is answered with a 429 as Discord sends it (body `retry_after` in
+    /// seconds, `Retry-After` rounded up, `X-RateLimit-*` headers).
+    pub fn script_rate_limit(&self, retry_after_secs: f64, global: bool) {
+        let mut headers = vec![
+            ("retry-after", (retry_after_secs.ceil() as u64).to_string()),
+            ("x-ratelimit-limit", "5".to_owned()),
+            ("x-ratelimit-remaining", "0".to_owned()),
+            ("x-ratelimit-reset-after", format!("{retry_after_secs:.3}")),
+            ("x-ratelimit-bucket", "f1e2d3c4b5a6".to_owned()),
+            (
+                "x-ratelimit-scope",
+                if global { "global" } else { "user" }.to_owned(),
+            ),
+        ];
+        if global {
+            headers.push(("x-ratelimit-global", "true".to_owned()));
+        }
+        self.state.lock().unwrap().scripted.push_back(Scripted {
+            status: 429,
+            headers,
+            body: json!({"message": "You are being rate limited.", "retry_after": retry_after_secs, "global": global}),
+        });
+    }
+
+    /// The next request is answered with `status` and Discord's JSON error body.
+    pub fn script_error(&self, status: u16, code: i64, message: &str) {
+        self.state.lock().unwrap().scripted.push_back(Scripted {
+            status,
+            headers: Vec::new(),
+            body: json!({"message": message, "code": code}),
+        });
+    }
+
+    /// From now on, requests with this interaction token get 401 `Invalid Webhook Token` (50027),
+    /// as after the token's 15 minutes.
+    pub fn expire_interaction(&self, token: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .expired_tokens
+            .push(token.to_owned());
+    }
+}
+
+fn record(state: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) {
+    state.lock().unwrap().requests.push(RecordedRequest {
+        method: method.to_string(),
+        path: uri.to_string(),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        body: serde_json::from_slice(body).unwrap_or(Value::Null),
+    });
+}
+
+fn error(status: u16, code: i64, message: &str) -> Response {
+    (
+        StatusCode::from_u16(status).expect("valid status"),
+        Json(json!({"message": message, "code": code})),
+    )
+        .into_response()
+}
+
+/// A scripted answer, an expired token, or a body Discord would refuse.
+fn precheck(state: &Shared, token: Option<&str>, body: &Value) -> Option<Response> {
+    let mut s = state.lock().unwrap();
+    if let Some(scripted) = s.scripted.pop_front() {
+        let mut response = (
+            StatusCode::from_u16(scripted.status).expect("valid status"),
+            Json(scripted.body),
+        )
+            .into_response();
+        for (name, value) in scripted.headers {
+            response
+                .headers_mut()
+                .insert(name, value.parse().expect("header value"));
+        }
+        return Some(response);
+    }
+    if token.is_some_and(|t| s.expired_tokens.iter().any(|e| e == t)) {
+        return Some(error(401, 50027, "Invalid Webhook Token"));
+    }
+    let content = body.get("content").and_then(Value::as_str).unwrap_or("");
+    if content.chars().count() > 2000 {
+        let body = json!({"code": 50035, "message": "Invalid Form Body", "errors": {"content": {"_errors": [
+            {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]}}});
+        return Some((StatusCode::BAD_REQUEST, Json(body)).into_response());
+    }
+    None
+}
+
+fn message_json(m: &FakeMessage, application_id: u64) -> Value {
+    json!({
+        "id": m.id.to_string(),
+        "type": if m.interaction_token.is_some() { 20 } else { 0 },
+        "content": m.content,
+        "channel_id": m.channel_id.to_string(),
+        "author": {"id": application_id.to_string(), "username": "Onomancer", "global_name": null,
+                   "discriminator": "0000", "avatar": null, "bot": true, "public_flags": 0},
+        "attachments": [], "embeds": [], "mentions": [], "mention_roles": [], "components": [],
+        "pinned": false, "mention_everyone": false, "tts": false, "flags": 0,
+        "timestamp": "2026-01-01T00:00:00.000000+00:00",
+        "edited_timestamp": if m.edits > 0 { json!("2026-01-01T00:00:01.000000+00:00") } else { Value::Null },
+        "nonce": m.nonce,
+        "webhook_id": m.interaction_token.as_ref().map(|_| application_id.to_string()),
+        "application_id": application_id.to_string(),
+    })
+}
+
+fn new_message(s: &mut FakeState, channel_id: u64, content: String) -> FakeMessage {
+    s.next_id += 1;
+    FakeMessage {
+        id: s.next_id,
+        channel_id,
+        content,
+        nonce: None,
+        interaction_token: None,
+        original: false,
+        edits: 0,
+    }
+}
+
+async fn followup(
+    State(state): State<Shared>,
+    Path((app, token)): Path<(u64, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&state, &method, &uri, &headers, &body);
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Some(r) = precheck(&state, Some(&token), &json) {
+        return r;
+    }
+    let mut s = state.lock().unwrap();
+    let content = json["content"].as_str().unwrap_or("").to_owned();
+    let mut m = new_message(&mut s, INTERACTION_CHANNEL_ID, content);
+    m.interaction_token = Some(token);
+    s.messages.push(m.clone());
+    Json(message_json(&m, app)).into_response()
+}
+
+async fn edit_message(
+    State(state): State<Shared>,
+    Path((app, token, message)): Path<(u64, String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&state, &method, &uri, &headers, &body);
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Some(r) = precheck(&state, Some(&token), &json) {
+        return r;
+    }
+    let mut s = state.lock().unwrap();
+    let content = json["content"].as_str().map(str::to_owned);
+    let found = s.messages.iter_mut().find(|m| {
+        m.interaction_token.as_deref() == Some(&token)
+            && (if message == "@original" {
+                m.original
+            } else {
+                m.id.to_string() == message
+            })
+    });
+    let m = match (found, message.as_str()) {
+        (Some(m), _) => {
+            if let Some(c) = content {
+                m.content = c;
+            }
+            m.edits += 1;
+            m.clone()
+        }
+        // The deferred reply (type 5) exists from the moment the gateway answered; the fake
+        // materialises it on the first edit.
+        (None, "@original") => {
+            let mut m = new_message(&mut s, INTERACTION_CHANNEL_ID, content.unwrap_or_default());
+            m.interaction_token = Some(token);
+            m.original = true;
+            m.edits = 1;
+            s.messages.push(m.clone());
+            m
+        }
+        (None, _) => return error(404, 10008, "Unknown Message"),
+    };
+    Json(message_json(&m, app)).into_response()
+}
+
+async fn channel_message(
+    State(state): State<Shared>,
+    Path(channel): Path<u64>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&state, &method, &uri, &headers, &body);
+    let bot = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bot ") && v.len() > 4);
+    if !bot {
+        return error(401, 0, "401: Unauthorized");
+    }
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Some(r) = precheck(&state, None, &json) {
+        return r;
+    }
+    let mut s = state.lock().unwrap();
+    let nonce = match &json["nonce"] {
+        Value::String(n) => Some(n.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    if nonce.as_ref().is_some_and(|n| n.len() > 25) {
+        return error(400, 50035, "Invalid Form Body");
+    }
+    let enforce = json["enforce_nonce"].as_bool().unwrap_or(false);
+    if enforce {
+        if let Some(existing) = s
+            .messages
+            .iter()
+            .find(|m| m.channel_id == channel && m.nonce.is_some() && m.nonce == nonce)
+        {
+            return Json(message_json(existing, 1)).into_response();
+        }
+    }
+    let content = json["content"].as_str().unwrap_or("").to_owned();
+    let mut m = new_message(&mut s, channel, content);
+    m.nonce = nonce;
+    s.messages.push(m.clone());
+    Json(message_json(&m, 1)).into_response()
+}
+
+async fn unknown_route(
+    State(state): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&state, &method, &uri, &headers, &body);
+    error(404, 0, "404: Not Found")
+}
