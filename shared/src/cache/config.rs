@@ -79,7 +79,6 @@ pub struct CacheConfig {
     pub single_flight: FlightConfig,
 }
 
-
 /// L1: in-process, bounded, short-lived.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]

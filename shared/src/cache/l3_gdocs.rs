@@ -39,11 +39,13 @@ impl GoogleDocsL3 {
 
     async fn folder(&self) -> Result<&str, GoogleError> {
         self.folder
-            .get_or_try_init(|| {
-                self.client.ensure_folder_path(
-                    &self.root_folder,
-                    &["tenants", self.tenant.as_str(), "Cache"],
-                )
+            .get_or_try_init(|| async {
+                self.client
+                    .ensure_folder_path(
+                        &self.root_folder,
+                        &["tenants", self.tenant.as_str(), "Cache"],
+                    )
+                    .await
             })
             .await
             .map(String::as_str)
