@@ -69,26 +69,20 @@ impl TestDb {
     }
 }
 
-/// `admin` with its database name replaced by `name`.
+/// `admin` with its database name replaced by `name` (query parameters kept).
 fn database_url(admin: &str, name: &str) -> String {
-    let mut url = url_parts(admin);
-    url.0.push_str(name);
-    url.0.push_str(&url.1);
-    url.0
-}
-
-fn url_parts(admin: &str) -> (String, String) {
-    let (base, query) = match admin.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (admin, String::new()),
+    let (base, query) = admin
+        .split_once('?')
+        .map_or((admin, None), |(b, q)| (b, Some(q)));
+    let host_start = base.find("://").map_or(0, |i| i + 3);
+    let server = match base[host_start..].find('/') {
+        Some(slash) => &base[..host_start + slash],
+        None => base,
     };
-    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let slash = base[after_scheme..].find('/').map(|i| i + after_scheme);
-    let prefix = match slash {
-        Some(i) => base[..=i].to_owned(),
-        None => format!("{base}/"),
-    };
-    (prefix, query)
+    match query {
+        Some(q) => format!("{server}/{name}?{q}"),
+        None => format!("{server}/{name}"),
+    }
 }
 
 impl Drop for TestDb {

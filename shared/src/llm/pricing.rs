@@ -28,7 +28,7 @@ pub struct ModelRoutes {
 /// { "input": 3.0, "output": 15.0, "cacheWrite5mMultiplier": 1.25,
 ///   "cacheWrite1hMultiplier": 2.0, "cacheReadMultiplier": 0.1 }
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ModelPrice {
     /// Dollars per million uncached input tokens.
