@@ -23,6 +23,7 @@
 //!   once it expires ([`PENDING_LEASE`]), a re-run posts that part again. This window (one HTTP
 //!   response plus one Redis write) is accepted: a missing part would be worse than a rare duplicate.
 
+mod error;
 mod markers;
 pub mod split;
 
@@ -40,11 +41,11 @@ use serenity::model::id::{ApplicationId, ChannelId, MessageId};
 use sha2::{Digest, Sha256};
 
 use crate::ids::{JobId, TenantId};
-use crate::job::JobError;
 use crate::keys::KeySpace;
 use crate::redis_conn::RedisConn;
 use crate::settings::Settings;
 
+pub use error::DiscordError;
 pub use markers::{Claim, PostMarkers, DONE_TTL, PENDING_LEASE};
 pub use split::{split_message, CONTENT_LIMIT, EMBED_DESCRIPTION_LIMIT};
 
@@ -124,103 +125,6 @@ pub struct PostedOutput {
     pub already_posted: usize,
 }
 
-/// Why a Discord call failed. Messages never contain tokens.
-#[derive(Debug, thiserror::Error)]
-pub enum DiscordError {
-    /// 429: wait `retry_after`.
-    #[error("Discord rate limit{}: retry after {retry_after:?}", if *global { " (global)" } else { "" })]
-    RateLimited {
-        /// From the body's `retry_after`, else `X-RateLimit-Reset-After`, else `Retry-After`.
-        retry_after: Duration,
-        /// The bot-wide limit rather than one route's.
-        global: bool,
-    },
-    /// 401, 403 or 404: the request can never succeed as is.
-    #[error("Discord answered {status} ({detail}): {hint}")]
-    Refused {
-        /// HTTP status.
-        status: u16,
-        /// Discord's message and JSON error code.
-        detail: String,
-        /// What it most likely means.
-        hint: &'static str,
-    },
-    /// Another 4xx (e.g. 400 invalid form body).
-    #[error("Discord rejected the request with {status}: {detail}")]
-    Rejected {
-        /// HTTP status.
-        status: u16,
-        /// Discord's message and JSON error code.
-        detail: String,
-    },
-    /// 5xx.
-    #[error("Discord server error {status}")]
-    Server {
-        /// HTTP status.
-        status: u16,
-    },
-    /// Connection failure or timeout; the message may or may not have been created.
-    #[error("Discord unreachable: {0}")]
-    Transport(String),
-    /// A 2xx whose body is not a message.
-    #[error("Discord answered with an unexpected body: {0}")]
-    BadResponse(String),
-    /// Building the request failed (bad base URL, bad token characters).
-    #[error("cannot build the Discord request: {0}")]
-    Request(String),
-    /// Another run of the same job is posting this part right now.
-    #[error("part {part} is being posted by another run of this job")]
-    Busy {
-        /// The part.
-        part: usize,
-        /// When its lease expires.
-        wait: Duration,
-    },
-    /// Nothing to post.
-    #[error("the output to post is empty")]
-    EmptyContent,
-    /// The idempotency marker could not be read.
-    #[error("idempotency marker unavailable: {0}")]
-    Redis(String),
-}
-
-impl DiscordError {
-    /// True when Discord answered with an error status, so no message was created.
-    fn nothing_was_created(&self) -> bool {
-        matches!(
-            self,
-            Self::RateLimited { .. }
-                | Self::Refused { .. }
-                | Self::Rejected { .. }
-                | Self::Server { .. }
-        )
-    }
-}
-
-impl From<DiscordError> for JobError {
-    fn from(e: DiscordError) -> Self {
-        let message = e.to_string();
-        match e {
-            DiscordError::RateLimited { retry_after, .. } => JobError::Retryable {
-                message,
-                retry_after: Some(retry_after),
-            },
-            DiscordError::Busy { wait, .. } => JobError::Retryable {
-                message,
-                retry_after: Some(wait),
-            },
-            DiscordError::Server { .. } | DiscordError::Transport(_) | DiscordError::Redis(_) => {
-                JobError::retryable(message)
-            }
-            DiscordError::Refused { .. }
-            | DiscordError::Rejected { .. }
-            | DiscordError::BadResponse(_)
-            | DiscordError::Request(_)
-            | DiscordError::EmptyContent => JobError::terminal(message),
-        }
-    }
-}
-
 /// The nonce of part `part` of a job's channel output: 25 hex characters (Discord's maximum
 /// length) of SHA-256 over tenant, job and part.
 pub fn nonce_for(tenant: &TenantId, job: &JobId, part: usize) -> String {
@@ -231,18 +135,6 @@ pub fn nonce_for(tenant: &TenantId, job: &JobId, part: usize) -> String {
 #[derive(Deserialize)]
 struct MessageRef {
     id: MessageId,
-}
-
-#[derive(Deserialize, Default)]
-struct ErrorBody {
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    code: Option<i64>,
-    #[serde(default)]
-    retry_after: Option<f64>,
-    #[serde(default)]
-    global: Option<bool>,
 }
 
 /// Posts to Discord; cheap to clone.
@@ -424,6 +316,7 @@ impl DiscordPoster {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::JobError;
 
     #[test]
     fn proxy_origin_strips_the_api_path() {

@@ -7,7 +7,8 @@ use reqwest::header::HeaderMap;
 use serde::Serialize;
 use serenity::http::Request;
 
-use super::{DiscordError, DiscordPoster, ErrorBody, MessageRef};
+use super::error::ErrorBody;
+use super::{DiscordError, DiscordPoster, MessageRef};
 
 impl DiscordPoster {
     /// Sends `req` with the JSON `body` and returns the created or edited message's id.

@@ -161,3 +161,91 @@ impl CachedToken {
         now < self.refresh_at
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{DecodingKey, Validation};
+
+    const PRIVATE: &str = include_str!("../../../../testkit/fixtures/google-sa-test-key.pem");
+    const PUBLIC: &str = include_str!("../../../../testkit/fixtures/google-sa-test-key.pub.pem");
+
+    fn key() -> ServiceAccountKey {
+        let json = serde_json::json!({"type": "service_account", "client_email": "bot@p.iam.gserviceaccount.com",
+            "private_key": PRIVATE, "private_key_id": "kid-1"});
+        ServiceAccountKey::from_json(&SecretString::from(json.to_string())).unwrap()
+    }
+
+    #[test]
+    fn the_grant_is_rs256_with_googles_claims() {
+        let key = key();
+        assert_eq!(key.token_uri, DEFAULT_TOKEN_URI);
+        let jwt = sign_grant(
+            &key,
+            &encoding_key(&key).unwrap(),
+            DEFAULT_SCOPES,
+            Some("ops@thj.example"),
+            1_700_000_000,
+        )
+        .unwrap();
+
+        let header = jsonwebtoken::decode_header(&jwt).unwrap();
+        assert_eq!(
+            (header.alg, header.kid.as_deref()),
+            (Algorithm::RS256, Some("kid-1"))
+        );
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_audience(&[DEFAULT_TOKEN_URI]);
+        validation.validate_exp = false; // the fixed iat is in the past
+        let claims = jsonwebtoken::decode::<GrantClaims>(
+            &jwt,
+            &DecodingKey::from_rsa_pem(PUBLIC.as_bytes()).unwrap(),
+            &validation,
+        )
+        .unwrap()
+        .claims;
+        assert_eq!(
+            claims,
+            GrantClaims {
+                iss: "bot@p.iam.gserviceaccount.com".into(),
+                scope: "https://www.googleapis.com/auth/documents https://www.googleapis.com/auth/drive.file".into(),
+                aud: "https://oauth2.googleapis.com/token".into(),
+                iat: 1_700_000_000,
+                exp: 1_700_003_600,
+                sub: Some("ops@thj.example".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn key_errors_never_quote_the_key() {
+        let err =
+            ServiceAccountKey::from_json(&SecretString::from("{\"private_key\": \"-----BEGIN"))
+                .unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "Google service account key: the service account key is not a Google JSON key file"
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("BEGIN"));
+        assert!(
+            !format!("{:?}", key()).contains("PRIVATE"),
+            "Debug hides the key"
+        );
+    }
+
+    #[test]
+    fn cached_tokens_refresh_before_expiry() {
+        let now = Instant::now();
+        let t = CachedToken::new(
+            TokenResponse {
+                access_token: "a".into(),
+                expires_in: 3599,
+            },
+            now,
+        );
+        assert!(t.fresh(now + Duration::from_secs(3000)));
+        assert!(!t.fresh(now + Duration::from_secs(3500)));
+    }
+}
