@@ -1,1 +1,9 @@
-//! integration tests
+//! End-to-end tests of the queue and the roles, against the machine's real Redis, with real
+//! worker processes where the behaviour is about processes (SIGKILL, SIGTERM, scaling).
+
+mod helpers;
+mod queue_cluster;
+mod queue_failures;
+mod queue_fairness;
+mod queue_processes;
+mod queue_semantics;
