@@ -2,6 +2,7 @@
 //! its name), never a crash or a retry loop.
 
 pub mod diag;
+pub mod notify;
 pub mod transform;
 
 use onomancer_shared::queue::JobHandler;
