@@ -6,8 +6,10 @@
 pub mod dry_run;
 pub mod engine;
 pub mod payload;
+pub mod progress;
 pub mod prompts;
 pub mod summarize;
+pub mod wiring;
 
 pub use dry_run::{dry_run, DryRunPersona, DryRunReport};
 pub use engine::{PersonaOutcome, RunContext, TransformEngine, TransformRun};

@@ -16,7 +16,7 @@ use crate::transform::{DocumentSource, Origin, TransformJob};
 
 const APP_ID: u64 = 1_234_567_890_123;
 
-async fn handler(h: &Harness, discord: &DiscordFake) -> TransformHandler {
+pub(super) async fn handler(h: &Harness, discord: &DiscordFake) -> TransformHandler {
     let config_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
     let mut dc = DiscordConfig::new("bot-token".to_string().into(), APP_ID);
     dc.api_base = Some(discord.api_base());

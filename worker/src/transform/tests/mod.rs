@@ -3,4 +3,5 @@
 
 mod engine_tests;
 mod handler_tests;
+mod queue_tests;
 pub(crate) mod support;

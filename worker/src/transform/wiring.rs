@@ -1,0 +1,153 @@
+//! Builds the transform handler from process settings and the tenant registry: the tiered cache
+//! (L3 in SQL, or in the tenant's Google Drive when it has a Workspace and a service account),
+//! the Claude client, the shared rate limiter, the usage store, prompts, the fetcher, the
+//! Discord poster and one Google client per Workspace tenant.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use onomancer_shared::cache::{CacheConfig, GoogleDocsL3, SqlL3, TieredCache};
+use onomancer_shared::db::Database;
+use onomancer_shared::integrations::discord::{DiscordConfig, DiscordPoster};
+use onomancer_shared::integrations::fetch::Fetcher;
+use onomancer_shared::integrations::google::{GoogleClient, GoogleConfig};
+use onomancer_shared::llm::{ClaudeClient, ClaudeConfig, ModelPrice, ModelRoutes, Prices};
+use onomancer_shared::queue::{Queue, RateLimit, RateLimiter};
+use onomancer_shared::settings::Settings;
+use onomancer_shared::tenant::{Defaults, TenantRegistry};
+use onomancer_shared::usage::UsageStore;
+use onomancer_shared::TenantId;
+
+use super::{PromptStore, TransformEngine};
+use crate::handlers::transform::TransformHandler;
+
+/// Model routes and prices from `config/defaults.json`.
+pub fn models_and_prices(defaults: &Defaults) -> (ModelRoutes, Prices) {
+    let routes = ModelRoutes {
+        transform: defaults.models.transform.clone(),
+        validation: defaults.models.validation.clone(),
+        summarize: defaults.models.summarize.clone(),
+    };
+    let mut prices = Prices::default();
+    for (model, p) in &defaults.prices {
+        prices.insert(
+            model.clone(),
+            ModelPrice {
+                input: p.input,
+                output: p.output,
+                cache_write_5m_multiplier: p.cache_write5m_multiplier,
+                cache_write_1h_multiplier: p.cache_write1h_multiplier,
+                cache_read_multiplier: p.cache_read_multiplier,
+            },
+        );
+    }
+    (routes, prices)
+}
+
+/// Google clients of tenants that have a Workspace and a service account.
+pub fn google_clients(
+    tenants: &TenantRegistry,
+) -> anyhow::Result<BTreeMap<TenantId, GoogleClient>> {
+    let mut out = BTreeMap::new();
+    for t in tenants.tenants() {
+        let (Some(_), Some(key)) = (
+            &t.config.google_workspace_id,
+            &t.credentials.google_service_account,
+        ) else {
+            continue;
+        };
+        let client = GoogleClient::from_key_json(GoogleConfig::default(), key)
+            .with_context(|| format!("Google service account of tenant {}", t.tenant_id))?;
+        out.insert(t.tenant_id.clone(), client);
+    }
+    Ok(out)
+}
+
+/// The tiered cache of a worker: SQL L3 by default, Google Docs for Workspace tenants.
+pub fn build_cache(
+    settings: &Settings,
+    tenants: &TenantRegistry,
+    queue: &Queue,
+    db: &Database,
+    google: &BTreeMap<TenantId, GoogleClient>,
+    registry: &prometheus::Registry,
+) -> anyhow::Result<TieredCache> {
+    let mut builder = TieredCache::builder(queue.conn(), queue.keys().clone())
+        .config(CacheConfig::from(&tenants.defaults().cache))
+        .redis_url(settings.redis_url.clone())
+        .l3(Arc::new(SqlL3::from(db)));
+    for t in tenants.tenants() {
+        if let (Some(client), Some(root)) =
+            (google.get(&t.tenant_id), t.config.folder_ids.get("root"))
+        {
+            builder = builder.l3_for_tenant(
+                t.tenant_id.clone(),
+                Arc::new(GoogleDocsL3::new(
+                    client.clone(),
+                    t.tenant_id.clone(),
+                    root.clone(),
+                )),
+            );
+        }
+    }
+    builder.build(registry).context("registering cache metrics")
+}
+
+impl TransformHandler {
+    /// Everything a worker needs to run `transform` jobs. Fails when Claude is not configured
+    /// (`ANTHROPIC_API_KEY`); Discord is optional (jobs from Discord then fail with a clear reason).
+    pub fn from_settings(
+        settings: &Settings,
+        tenants: Arc<TenantRegistry>,
+        queue: &Queue,
+        db: Database,
+        registry: &prometheus::Registry,
+    ) -> anyhow::Result<Self> {
+        let defaults = tenants.defaults();
+        let (models, prices) = models_and_prices(defaults);
+        let google = google_clients(&tenants)?;
+        let cache = build_cache(settings, &tenants, queue, &db, &google, registry)?;
+        let claude = ClaudeClient::new(ClaudeConfig::from_settings(settings)?)?;
+        let limits: BTreeMap<String, RateLimit> = defaults
+            .rate_limits
+            .iter()
+            .map(|(service, l)| (service.clone(), RateLimit::new(l.requests, l.window())))
+            .collect();
+        let mut limiter = RateLimiter::new(queue.clone(), limits);
+        for t in tenants.tenants() {
+            for (service, l) in &t.rate_limits {
+                limiter = limiter.with_tenant_limit(
+                    t.tenant_id.clone(),
+                    service,
+                    RateLimit::new(l.requests, l.window()),
+                );
+            }
+        }
+        let discord = match DiscordConfig::from_settings(settings) {
+            Some(config) => Some(DiscordPoster::new(
+                config,
+                queue.conn(),
+                queue.keys().clone(),
+            )?),
+            None => None,
+        };
+        let engine = TransformEngine {
+            cache,
+            claude,
+            limiter: Some(limiter),
+            usage: Some(UsageStore::new(db)),
+            prices,
+            models,
+            prompts: PromptStore::new(settings.config_dir.join("prompts")),
+        };
+        Ok(Self {
+            engine: Arc::new(engine),
+            tenants,
+            fetcher: Fetcher::default(),
+            discord,
+            google,
+        })
+    }
+}
