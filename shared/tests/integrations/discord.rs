@@ -283,3 +283,26 @@ async fn a_part_being_posted_by_another_run_is_retried_later() {
     );
     assert!(fake.requests().is_empty());
 }
+
+#[tokio::test]
+async fn serenitys_own_calls_reach_the_fake_and_decode_its_messages() {
+    use serenity::builder::CreateInteractionResponseFollowup;
+
+    let fake = DiscordFake::start().await;
+    let redis = TestRedis::new().await;
+    let poster = poster(&fake, &redis);
+
+    // serenity's high-level method goes through the proxy and parses the fake's message object.
+    let message = poster
+        .http()
+        .create_followup_message(
+            "tok-5",
+            &CreateInteractionResponseFollowup::new().content("from serenity"),
+            vec![],
+        )
+        .await
+        .expect("the fake's message JSON is a valid serenity Message");
+    assert_eq!(message.content, "from serenity");
+    assert_eq!(message.channel_id.get(), INTERACTION_CHANNEL_ID);
+    assert_eq!(fake.interaction_messages("tok-5")[0].id, message.id.get());
+}

@@ -169,6 +169,12 @@ impl DiscordPoster {
                 "the application id must not be 0".into(),
             ));
         }
+        if config.timeout >= PENDING_LEASE {
+            return Err(DiscordError::Request(format!(
+                "the call timeout ({:?}) must be shorter than the post lease ({PENDING_LEASE:?})",
+                config.timeout
+            )));
+        }
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .use_rustls_tls()
