@@ -306,3 +306,41 @@ async fn serenitys_own_calls_reach_the_fake_and_decode_its_messages() {
     assert_eq!(message.channel_id.get(), INTERACTION_CHANNEL_ID);
     assert_eq!(fake.interaction_messages("tok-5")[0].id, message.id.get());
 }
+
+#[tokio::test]
+async fn mixed_prose_and_code_is_accepted_by_discord_part_by_part() {
+    let fake = DiscordFake::start().await;
+    let redis = TestRedis::new().await;
+    let poster = poster(&fake, &redis);
+    let code = format!(
+        "```rust\n{}```",
+        "let jar = honey.fill(); // keep going\n".repeat(80)
+    );
+    let text = format!(
+        "# Devrel notes\n\n{}\n\n{code}\n\nThat is all, ünïcødé 🍯 included.",
+        "Intro line.\n".repeat(150)
+    );
+
+    let out = poster
+        .post_job_output(
+            &TenantId::new("thj"),
+            &JobId::generate(),
+            &interaction("tok-4"),
+            &text,
+        )
+        .await
+        .unwrap();
+
+    let messages = fake.interaction_messages("tok-4");
+    assert_eq!(out.newly_posted, messages.len());
+    assert!(messages.len() >= 3, "{}", messages.len());
+    for m in &messages {
+        assert!(m.content.chars().count() <= 2000);
+        assert_eq!(
+            m.content.matches("```").count() % 2,
+            0,
+            "fences balanced in every part"
+        );
+    }
+    assert!(messages.last().unwrap().content.ends_with("🍯 included."));
+}

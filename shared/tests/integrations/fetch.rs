@@ -73,6 +73,16 @@ async fn file_server() -> (Url, tokio::task::JoinHandle<()>) {
             get(|| async { std::future::pending::<&'static str>().await }),
         )
         .route(
+            "/o/r/main/hop.md",
+            get(|| async {
+                (
+                    StatusCode::MOVED_PERMANENTLY,
+                    [(header::LOCATION, "/0xHoneyJar/onomancer/main/docs/prd.md")],
+                )
+                    .into_response()
+            }),
+        )
+        .route(
             "/o/r/main/moved.md",
             get(|| async {
                 (
@@ -249,6 +259,17 @@ async fn a_redirect_to_an_unlisted_host_is_refused() {
         .await,
         "refused: redirect to host evil.example is not allowed for GitHub files"
     );
+}
+
+#[tokio::test]
+async fn a_redirect_within_an_allowed_host_is_followed() {
+    let (base, _server) = file_server().await;
+    let source = DocumentSource::parse("https://github.com/o/r/blob/main/hop.md").unwrap();
+    let doc = Fetcher::new(local_policy(&base))
+        .fetch(&source, None)
+        .await
+        .unwrap();
+    assert_eq!(doc.text, "# PRD\nShip it.\n");
 }
 
 #[tokio::test]

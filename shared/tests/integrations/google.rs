@@ -282,3 +282,21 @@ async fn a_bad_key_is_a_precise_terminal_error() {
         "Google service account key: the service account private_key is not an RSA PEM key"
     );
 }
+
+#[tokio::test]
+async fn racing_workers_converge_on_one_folder() {
+    let fake = GoogleFake::start().await;
+    let root = fake.add_shared_drive_folder("Onomancer");
+    let (a, b) = (client(&fake), client(&fake));
+    let tenant = TenantId::new("thj");
+
+    let (x, y) = tokio::join!(
+        a.ensure_product_folder(&root, &tenant, "Mibera"),
+        b.ensure_product_folder(&root, &tenant, "Mibera"),
+    );
+    assert_eq!(
+        x.unwrap(),
+        y.unwrap(),
+        "both use the oldest folder even if both created one"
+    );
+}
