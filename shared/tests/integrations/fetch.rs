@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use onomancer_shared::integrations::fetch::{
-    DocumentSource, FetchError, FetchPolicy, Fetcher, SourceKind,
+    DocumentSource, FetchError, FetchPolicy, Fetcher, GitHubAuth, SourceKind,
 };
 use onomancer_shared::integrations::google::{GoogleClient, GoogleConfig};
 use onomancer_shared::JobError;
@@ -73,6 +73,23 @@ async fn file_server() -> (Url, tokio::task::JoinHandle<()>) {
             get(|| async { std::future::pending::<&'static str>().await }),
         )
         .route(
+            "/repos/o/private/contents/docs/plan.md",
+            get(|headers: axum::http::HeaderMap| async move {
+                let auth = headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok());
+                let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+                match (auth, accept) {
+                    (Some("Bearer ghp_test"), Some("application/vnd.github.raw+json")) => (
+                        [(header::CONTENT_TYPE, "application/vnd.github.raw+json")],
+                        "private plan",
+                    )
+                        .into_response(),
+                    _ => (StatusCode::NOT_FOUND, "{\"message\":\"Not Found\"}").into_response(),
+                }
+            }),
+        )
+        .route(
             "/o/r/main/hop.md",
             get(|| async {
                 (
@@ -131,6 +148,25 @@ async fn a_github_blob_link_is_read_from_its_raw_url() {
         "https://github.com/0xHoneyJar/onomancer/blob/main/docs/prd.md"
     );
     assert_eq!(doc.note, None);
+}
+
+#[tokio::test]
+async fn with_a_token_github_files_come_from_the_contents_api() {
+    let (base, _server) = file_server().await;
+    let source =
+        DocumentSource::parse("https://github.com/o/private/blob/main/docs/plan.md").unwrap();
+    let mut policy = local_policy(&base);
+    let err = Fetcher::new(policy.clone())
+        .fetch(&source, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("HTTP 404 (not found"), "{err}");
+
+    policy.github = Some(GitHubAuth {
+        token: SecretString::from("ghp_test"),
+    });
+    let doc = Fetcher::new(policy).fetch(&source, None).await.unwrap();
+    assert_eq!(doc.text, "private plan");
 }
 
 #[tokio::test]

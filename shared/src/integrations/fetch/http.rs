@@ -6,7 +6,9 @@ use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use url::Url;
 
 use super::guard::{forbidden_reason, resolve};
-use super::{FetchError, FetchedDocument, Fetcher, SourceKind};
+use secrecy::ExposeSecret;
+
+use super::{FetchError, FetchedDocument, Fetcher, GitHubAuth, SourceKind};
 
 /// Redirects followed at most (each one re-checked).
 const MAX_REDIRECTS: usize = 3;
@@ -27,6 +29,8 @@ fn classify_content_type(content_type: Option<&str>) -> Result<bool, String> {
         .to_ascii_lowercase();
     match essence.as_str() {
         "" | "application/octet-stream" | "binary/octet-stream" => Ok(false),
+        // The contents API's raw media type says nothing about the file: sniff it.
+        e if e.starts_with("application/vnd.github.raw") => Ok(false),
         e if e.starts_with("text/") => Ok(true),
         "application/json"
         | "application/xml"
@@ -48,9 +52,10 @@ impl Fetcher {
         kind: SourceKind,
         target: Url,
         origin: String,
+        auth: Option<&GitHubAuth>,
     ) -> Result<FetchedDocument, FetchError> {
         let budget = self.policy.timeout;
-        tokio::time::timeout(budget, self.get_within_budget(kind, target, origin))
+        tokio::time::timeout(budget, self.get_within_budget(kind, target, origin, auth))
             .await
             .map_err(|_| FetchError::Timeout(budget))?
     }
@@ -60,6 +65,7 @@ impl Fetcher {
         kind: SourceKind,
         mut target: Url,
         origin: String,
+        auth: Option<&GitHubAuth>,
     ) -> Result<FetchedDocument, FetchError> {
         for hop in 0..=MAX_REDIRECTS {
             if let Err(FetchError::Refused(why)) = self.check_link(kind, &target) {
@@ -95,9 +101,16 @@ impl Fetcher {
             let client = builder
                 .build()
                 .map_err(|e| FetchError::Network(e.to_string()))?;
-            let response = client
-                .get(target.clone())
-                .header(ACCEPT, "text/markdown, text/plain;q=0.9, */*;q=0.1")
+            let mut request = client.get(target.clone());
+            request = match auth {
+                // The token goes to the first hop only (the contents API), never after a redirect.
+                Some(auth) if hop == 0 => request
+                    .header(ACCEPT, "application/vnd.github.raw+json")
+                    .header("X-GitHub-Api-Version", "2022-11-28")
+                    .bearer_auth(auth.token.expose_secret()),
+                _ => request.header(ACCEPT, "text/markdown, text/plain;q=0.9, */*;q=0.1"),
+            };
+            let response = request
                 .send()
                 .await
                 .map_err(|e| FetchError::Network(e.without_url().to_string()))?;

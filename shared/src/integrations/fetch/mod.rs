@@ -12,6 +12,7 @@ mod source;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use secrecy::SecretString;
 use url::Url;
 
 use super::google::{ExportFormat, GoogleClient, GoogleError};
@@ -44,6 +45,16 @@ pub struct FetchPolicy {
     /// Replaces the scheme, host and port (and prefixes the path) of the URL fetched for a kind:
     /// how tests point a source at a local fake.
     pub base_overrides: BTreeMap<SourceKind, Url>,
+    /// With a token, GitHub files are read through the contents API (private repositories
+    /// too); without one, from `raw.githubusercontent.com` (public repositories only).
+    pub github: Option<GitHubAuth>,
+}
+
+/// A GitHub token for reading files through the contents API.
+#[derive(Debug, Clone)]
+pub struct GitHubAuth {
+    /// Fine-grained or app token with `contents: read`.
+    pub token: SecretString,
 }
 
 impl Default for FetchPolicy {
@@ -69,6 +80,7 @@ impl Default for FetchPolicy {
             allow_private: false,
             insecure_http_hosts: Vec::new(),
             base_overrides: BTreeMap::new(),
+            github: None,
         }
     }
 }
@@ -275,15 +287,20 @@ impl Fetcher {
                 })
             }
             DocumentSource::GitHubFile { .. } => {
-                let raw = source.github_raw_url().ok_or_else(|| {
+                let auth = self.policy.github.as_ref();
+                let direct = match auth {
+                    Some(_) => source.github_contents_url(),
+                    None => source.github_raw_url(),
+                };
+                let direct = direct.ok_or_else(|| {
                     FetchError::Refused(format!("refused: {url} is not a valid GitHub file link"))
                 })?;
-                let target = self.policy.rewrite(kind, &raw);
-                self.get(kind, target, url.to_string()).await
+                let target = self.policy.rewrite(kind, &direct);
+                self.get(kind, target, url.to_string(), auth).await
             }
             _ => {
                 let target = self.policy.rewrite(kind, url);
-                self.get(kind, target, url.to_string()).await
+                self.get(kind, target, url.to_string(), None).await
             }
         }
     }

@@ -193,6 +193,28 @@ impl DocumentSource {
         }
     }
 
+    /// For a GitHub file, its contents API URL:
+    /// `https://api.github.com/repos/{owner}/{repo}/contents/{path}?ref={ref}`.
+    pub fn github_contents_url(&self) -> Option<Url> {
+        match self {
+            DocumentSource::GitHubFile {
+                owner,
+                repo,
+                git_ref,
+                path,
+                ..
+            } => {
+                let mut url = Url::parse(&format!(
+                    "https://api.github.com/repos/{owner}/{repo}/contents/{path}"
+                ))
+                .ok()?;
+                url.query_pairs_mut().append_pair("ref", git_ref);
+                Some(url)
+            }
+            _ => None,
+        }
+    }
+
     /// For a GitHub file, its raw content URL:
     /// `https://raw.githubusercontent.com/{owner}/{repo}/{ref}/{path}`.
     pub fn github_raw_url(&self) -> Option<Url> {
@@ -226,6 +248,10 @@ mod tests {
         assert_eq!(
             s.github_raw_url().unwrap().as_str(),
             "https://raw.githubusercontent.com/0xHoneyJar/onomancer/main/docs/PRD%20v2.md"
+        );
+        assert_eq!(
+            s.github_contents_url().unwrap().as_str(),
+            "https://api.github.com/repos/0xHoneyJar/onomancer/contents/docs/PRD%20v2.md?ref=main"
         );
         let raw = DocumentSource::parse(
             "https://raw.githubusercontent.com/0xHoneyJar/onomancer/v1.2/README.md",
