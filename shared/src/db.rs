@@ -50,6 +50,9 @@ pub enum DbError {
         /// Why.
         source: std::io::Error,
     },
+    /// The migration lock file could not be taken.
+    #[error("cannot lock the database for migration: {0}")]
+    Io(std::io::Error),
     /// Connecting or querying failed.
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
@@ -124,10 +127,18 @@ impl Database {
         Ok(Database::Sqlite(pool))
     }
 
-    /// Applies this build's migrations for the backend.
+    /// Applies this build's migrations for the backend. Several processes may start at once
+    /// (three workers on one SQLite file): Postgres serializes them with an advisory lock inside
+    /// sqlx; for a SQLite file an exclusive lock on `<file>.migrate-lock` does the same.
     pub async fn migrate(&self) -> Result<(), DbError> {
         match self {
-            Database::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Database::Sqlite(pool) => {
+                let _guard = match sqlite_file(pool) {
+                    Some(path) => Some(lock_file(path).await?),
+                    None => None,
+                };
+                SQLITE_MIGRATIONS.run(pool).await?
+            }
             Database::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
@@ -235,4 +246,30 @@ mod tests {
         let err = Database::connect("mysql://x").await.unwrap_err();
         assert!(matches!(err, DbError::BadUrl(_)), "{err}");
     }
+}
+
+/// The file behind a SQLite pool, if it is not in memory.
+fn sqlite_file(pool: &SqlitePool) -> Option<std::path::PathBuf> {
+    let options = pool.connect_options();
+    let path = options.get_filename();
+    let name = path.to_string_lossy();
+    (!name.is_empty() && !name.contains(":memory:")).then(|| path.to_path_buf())
+}
+
+/// Takes an exclusive advisory lock next to `db_file`; released when the file is dropped.
+async fn lock_file(db_file: std::path::PathBuf) -> Result<std::fs::File, DbError> {
+    let mut lock_path = db_file.into_os_string();
+    lock_path.push(".migrate-lock");
+    tokio::task::spawn_blocking(move || {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)?;
+        f.lock()?;
+        Ok::<_, std::io::Error>(f)
+    })
+    .await
+    .map_err(|e| DbError::Io(std::io::Error::other(e)))?
+    .map_err(DbError::Io)
 }

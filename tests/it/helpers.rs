@@ -88,7 +88,9 @@ pub fn config_dir(queue: serde_json::Value) -> tempfile::TempDir {
     copy_dir(&repo_config(), dir.path());
     let defaults = dir.path().join("defaults.json");
     let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&defaults).unwrap()).unwrap();
-    v["queue"] = queue;
+    for (k, val) in queue.as_object().expect("queue tuning is an object") {
+        v["queue"][k] = val.clone();
+    }
     std::fs::write(&defaults, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
     dir
 }

@@ -72,7 +72,7 @@ async fn ten_thousand_jobs_through_three_worker_processes_none_lost_none_twice()
             .collect();
         ids.extend(t.queue.enqueue_many(batch).await.unwrap().into_iter().map(|e| e.id));
     }
-    let _w: Vec<WorkerProcess> = (0..3).map(|i| WorkerProcess::start(&t.redis.name, cfg.path(), &format!("w{i}"), 16)).collect();
+    let mut _w: Vec<WorkerProcess> = (0..3).map(|i| WorkerProcess::start(&t.redis.name, cfg.path(), &format!("w{i}"), 16)).collect();
     let tenant = TenantId::new("thj");
     let keys: Vec<String> = ids.iter().map(|id| t.queue.keys().status(&tenant, id)).collect();
     let read_all = || async {
@@ -90,5 +90,16 @@ async fn ten_thousand_jobs_through_three_worker_processes_none_lost_none_twice()
     let all = read_all().await;
     assert_eq!(all.len(), 10_000);
     assert!(all.iter().all(|(_, c)| *c == Some(1)), "some job completed twice or never");
+    // All three workers took part, and all are still alive.
+    let mut pipe = redis::pipe();
+    for k in &keys {
+        pipe.cmd("HGET").arg(k).arg("consumer");
+    }
+    let consumers: std::collections::BTreeSet<String> =
+        pipe.query_async::<Vec<String>>(&mut t.redis.conn.clone()).await.unwrap().into_iter().collect();
+    assert_eq!(consumers.len(), 3, "jobs were spread over {consumers:?}");
+    for w in &mut _w {
+        assert!(w.child.try_wait().unwrap().is_none(), "a worker exited early");
+    }
     assert!(t.queue.dlq_list(None, 1).await.unwrap().is_empty());
 }

@@ -8,10 +8,53 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use onomancer_shared::queue::{default_consumer_name, Queue, QueueConfig, WorkerOptions, WorkerRuntime};
+use onomancer_shared::db::Database;
+use onomancer_shared::integrations::discord::{DiscordConfig, DiscordPoster};
 use onomancer_shared::settings::Settings;
+use onomancer_shared::tenant::TenantRegistry;
 use tokio_util::sync::CancellationToken;
 
+use handlers::{NotifyHandler, TransformHandler};
 pub use handlers::Handlers;
+
+/// Loads tenants and the database and builds every handler this worker can run with the settings
+/// it has. A broken tenant config stops the worker here, naming the file and field.
+pub async fn build_handlers(
+    settings: &Settings,
+    queue: &Queue,
+    registry: &prometheus::Registry,
+) -> anyhow::Result<Handlers> {
+    let tenants = Arc::new(
+        TenantRegistry::load(&settings.config_dir).context("loading tenant configuration")?,
+    );
+    let db = Database::open(&settings.database_url)
+        .await
+        .context("opening the database (DATABASE_URL)")?;
+    let transform = match settings.anthropic_api_key {
+        Some(_) => Some(TransformHandler::from_settings(
+            settings,
+            tenants.clone(),
+            queue,
+            db.clone(),
+            registry,
+        )?),
+        None => {
+            tracing::warn!("ANTHROPIC_API_KEY is not set: transform jobs will be dead-lettered with that reason");
+            None
+        }
+    };
+    let notify = match DiscordConfig::from_settings(settings) {
+        Some(config) => Some(NotifyHandler {
+            tenants: tenants.clone(),
+            discord: DiscordPoster::new(config, queue.conn(), queue.keys().clone())?,
+        }),
+        None => {
+            tracing::warn!("DISCORD_BOT_TOKEN or DISCORD_APPLICATION_ID is not set: notifications will be dead-lettered with that reason");
+            None
+        }
+    };
+    Ok(Handlers { transform, notify })
+}
 
 /// Runs a worker until `shutdown` is cancelled: connects, serves `/metrics` on
 /// `ONOMANCER_METRICS_ADDR` if set, and drains gracefully at the end.
@@ -26,7 +69,7 @@ pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Re
                 onomancer_shared::redis_conn::redact_url(&settings.redis_url)
             )
         })?;
-    let handlers = Arc::new(Handlers::diagnostics_only());
+    let handlers = Arc::new(build_handlers(settings, &queue, &registry).await?);
     let mut options = WorkerOptions::new(
         settings.worker_name.clone().unwrap_or_else(default_consumer_name),
     );

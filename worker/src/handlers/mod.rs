@@ -1,28 +1,54 @@
 //! Job dispatch: one module per job kind. An unknown kind is a terminal error (dead-lettered with
-//! its name), never a crash or a retry loop.
+//! its name), never a crash or a retry loop. A kind whose clients are not configured on this worker
+//! (no Claude key, no Discord token) fails terminally with a message saying which setting is missing.
 
 pub mod diag;
+pub mod discord_command;
 pub mod notify;
 pub mod transform;
 
 use onomancer_shared::queue::JobHandler;
 use onomancer_shared::{Envelope, JobError, JobKind, JobOutcome};
 
+pub use notify::NotifyHandler;
+pub use transform::TransformHandler;
+
 /// Every handler this worker runs, with the clients they need.
 #[derive(Clone, Default)]
-pub struct Handlers {}
+pub struct Handlers {
+    /// `transform` jobs (`None`: Claude not configured here).
+    pub transform: Option<TransformHandler>,
+    /// Build status and activity notifications (`None`: Discord not configured here).
+    pub notify: Option<NotifyHandler>,
+}
 
 impl Handlers {
     /// Handlers with no external clients (diagnostic kinds only).
     pub fn diagnostics_only() -> Self {
-        Self {}
+        Self::default()
     }
+}
+
+fn missing(kind: &str, what: &str) -> JobError {
+    JobError::terminal(format!(
+        "this worker cannot run {kind} jobs: {what} (replay the job from the dead-letter stream once it is set)"
+    ))
 }
 
 impl JobHandler for Handlers {
     async fn handle(&self, job: Envelope) -> Result<JobOutcome, JobError> {
         match job.kind.as_str() {
             JobKind::NOOP | JobKind::SLEEP => diag::run(&job).await,
+            JobKind::TRANSFORM => match &self.transform {
+                Some(h) => h.handle(&job).await,
+                None => Err(missing(JobKind::TRANSFORM, "ANTHROPIC_API_KEY is not set")),
+            },
+            JobKind::BUILD_STATUS | JobKind::GITHUB_ACTIVITY | JobKind::LINEAR_ACTIVITY => {
+                match &self.notify {
+                    Some(h) => h.handle(&job).await,
+                    None => Err(missing(job.kind.as_str(), "DISCORD_BOT_TOKEN / DISCORD_APPLICATION_ID are not set")),
+                }
+            }
             other => Err(JobError::terminal(format!("unknown job kind {other:?}"))),
         }
     }
