@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use onomancer_shared::queue::{Queue, QueueConfig};
 use onomancer_shared::settings::Settings;
+use onomancer_shared::tenant::TenantRegistry;
 use redis::Script;
 use tokio_util::sync::CancellationToken;
 
@@ -123,8 +124,28 @@ impl Scheduler {
     }
 }
 
+/// One weekly digest schedule per tenant, for each of its default personas, from the `digest`
+/// section of `config/defaults.json`.
+pub fn digest_schedules(tenants: &TenantRegistry) -> anyhow::Result<Vec<DigestSchedule>> {
+    let schedule = tenants
+        .defaults()
+        .digest
+        .schedule()
+        .context("defaults.json: digest.cron")?;
+    Ok(tenants
+        .tenants()
+        .map(|t| DigestSchedule {
+            tenant: t.tenant_id.clone(),
+            personas: t.config.default_personas.clone(),
+            schedule: schedule.clone(),
+        })
+        .collect())
+}
+
 /// Runs a scheduler process until `shutdown` is cancelled.
-pub async fn run(settings: &Settings, schedules: Vec<DigestSchedule>, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let tenants = TenantRegistry::load(&settings.config_dir).context("loading tenant configuration")?;
+    let schedules = digest_schedules(&tenants)?;
     let registry = prometheus::Registry::new();
     let queue_config = QueueConfig::load(&settings.config_dir).map_err(anyhow::Error::msg)?;
     let queue = Queue::connect(&settings.redis_url, settings.key_space(), queue_config, &registry)

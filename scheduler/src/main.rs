@@ -8,5 +8,5 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     onomancer_shared::telemetry::init(settings.log_format);
     let shutdown = onomancer_shared::shutdown::on_signals();
-    onomancer_scheduler::run(&settings, Vec::new(), shutdown).await
+    onomancer_scheduler::run(&settings, shutdown).await
 }

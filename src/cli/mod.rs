@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch.
 
+mod admin;
 mod bench;
 mod queue_ops;
 mod roles;
@@ -35,6 +36,31 @@ enum Command {
         #[command(subcommand)]
         command: queue_ops::DlqCommand,
     },
+    /// Discord administration (command registration).
+    Discord {
+        #[command(subcommand)]
+        command: admin::DiscordCommand,
+    },
+    /// Encrypts tenant credentials with ONOMANCER_MASTER_KEY.
+    Secret {
+        #[command(subcommand)]
+        command: admin::SecretCommand,
+    },
+    /// A tenant's usage and estimated cost (default: the default tenant, this month).
+    Usage {
+        /// Tenant id (default: the default tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// First day, inclusive (YYYY-MM-DD; default: the 1st of this month).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, exclusive (YYYY-MM-DD; default: now).
+        #[arg(long)]
+        to: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks against the configured Redis (isolated keys, cleaned up afterwards).
     Bench {
         #[command(subcommand)]
@@ -53,5 +79,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Queue { command } => queue_ops::queue(settings, command).await,
         Command::Dlq { command } => queue_ops::dlq(settings, command).await,
         Command::Bench { command } => bench::run(settings, command).await,
+        Command::Discord { command } => admin::discord(settings, command).await,
+        Command::Secret { command } => admin::secret(settings, command).await,
+        Command::Usage { tenant, from, to, json } => admin::usage(settings, tenant, from, to, json).await,
     }
 }

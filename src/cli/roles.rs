@@ -8,23 +8,35 @@ fn init(settings: &Settings) -> CancellationToken {
     onomancer_shared::shutdown::on_signals()
 }
 
-/// `onomancer up`: gateway, worker and scheduler in one process, sharing one shutdown.
+/// `onomancer up`: gateway, worker and scheduler in one process, sharing one shutdown. If any role
+/// fails, the others are stopped too and the first error is returned.
 pub async fn up(settings: Settings) -> anyhow::Result<()> {
     let shutdown = init(&settings);
-    let (w, s) = (settings.clone(), settings.clone());
-    let (t1, t2) = (shutdown.clone(), shutdown.clone());
-    let worker = tokio::spawn(async move { onomancer_worker::run(&w, t1).await });
-    let scheduler = tokio::spawn(async move { onomancer_scheduler::run(&s, Vec::new(), t2).await });
-    let results = (worker.await?, scheduler.await?);
-    results.0?;
-    results.1?;
-    Ok(())
+    let mut roles = tokio::task::JoinSet::new();
+    let (g, w, mut s) = (settings.clone(), settings.clone(), settings);
+    // One metrics address per process: the worker serves it; the scheduler's gauges are the
+    // queue's, which the worker's registry also carries.
+    s.metrics_addr = None;
+    let (t1, t2, t3) = (shutdown.clone(), shutdown.clone(), shutdown.clone());
+    roles.spawn(async move { ("gateway", onomancer_gateway::run(&g, t1).await) });
+    roles.spawn(async move { ("worker", onomancer_worker::run(&w, t2).await) });
+    roles.spawn(async move { ("scheduler", onomancer_scheduler::run(&s, t3).await) });
+    let mut first_error = None;
+    while let Some(done) = roles.join_next().await {
+        let (role, result) = done?;
+        if let Err(e) = result {
+            tracing::error!(role, error = %format!("{e:#}"), "role failed; stopping the others");
+            shutdown.cancel();
+            first_error.get_or_insert(e.context(format!("the {role} role failed")));
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// `onomancer gateway`.
 pub async fn gateway(settings: Settings) -> anyhow::Result<()> {
-    let _shutdown = init(&settings);
-    anyhow::bail!("the gateway role is not wired into this build yet")
+    let shutdown = init(&settings);
+    onomancer_gateway::run(&settings, shutdown).await
 }
 
 /// `onomancer worker`.
@@ -36,5 +48,5 @@ pub async fn worker(settings: Settings) -> anyhow::Result<()> {
 /// `onomancer scheduler`.
 pub async fn scheduler(settings: Settings) -> anyhow::Result<()> {
     let shutdown = init(&settings);
-    onomancer_scheduler::run(&settings, Vec::new(), shutdown).await
+    onomancer_scheduler::run(&settings, shutdown).await
 }
