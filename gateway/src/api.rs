@@ -126,6 +126,8 @@ pub async fn create_transform(
         personas,
         product: req.product,
         origin: Origin::Api,
+        user: None,
+        title: None,
     };
     let mut new = NewJob::new(
         tenant.tenant_id.clone(),

@@ -205,6 +205,10 @@ pub struct TransformJob {
     pub product: Option<String>,
     /// Who asked.
     pub origin: Origin,
+    /// The requesting user (Discord user id), for usage records.
+    pub user: Option<String>,
+    /// Title for posts and documents (attachment file name); derived from the source when absent.
+    pub title: Option<String>,
 }
 
 /// `discord.command`: a slash command the worker answers by editing the deferred reply.

@@ -106,8 +106,14 @@ async fn command(state: &AppState, ix: Interaction) -> Result<Response, ApiError
             }
             Err(e) => return Err(e),
         }
+        let title = match &source {
+            DocumentSource::DiscordAttachment { filename, .. } => Some(filename.clone()),
+            _ => None,
+        };
         transform = Some(TransformJob {
             v: PAYLOAD_VERSION,
+            user: ix.user_id(),
+            title,
             source,
             personas,
             product: data.string("product").map(str::to_owned),

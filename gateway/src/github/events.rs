@@ -323,6 +323,8 @@ pub fn classify(
                 origin: Origin::GithubPush {
                     delivery: delivery.to_owned(),
                 },
+                user: None,
+                title: None,
             });
             let head_message = e
                 .head_commit

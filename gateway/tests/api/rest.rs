@@ -237,7 +237,7 @@ async fn usage_reports_quota_and_recorded_usage() {
     let record = onomancer_shared::usage::UsageRecord {
         tenant: onomancer_shared::TenantId::new("acme"),
         user: None,
-        timestamp: chrono::Utc::now(),
+        timestamp: chrono::Utc::now() - chrono::Duration::seconds(1),
         operation: "transform".into(),
         service: "claude".into(),
         model: Some("claude-sonnet-4-5".into()),

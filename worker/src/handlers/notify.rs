@@ -300,4 +300,4 @@ impl NotifyHandler {
 
 #[cfg(test)]
 #[path = "notify_tests.rs"]
-mod tests;
+pub(crate) mod tests;
