@@ -5,6 +5,10 @@ mod cli;
 
 use clap::Parser;
 
+/// mimalloc: the queue's hot path allocates per job; glibc malloc was a fifth of its CPU.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();

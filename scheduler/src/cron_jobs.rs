@@ -23,7 +23,11 @@ impl DigestSchedule {
     pub fn new(tenant: TenantId, personas: Vec<Persona>, expr: &str) -> Result<Self, String> {
         let schedule = cron::Schedule::from_str(expr)
             .map_err(|e| format!("digest cron expression {expr:?} is invalid: {e}"))?;
-        Ok(Self { tenant, personas, schedule })
+        Ok(Self {
+            tenant,
+            personas,
+            schedule,
+        })
     }
 }
 
@@ -88,15 +92,26 @@ mod tests {
 
     #[test]
     fn one_weekly_fire_gives_one_job_per_persona() {
-        let personas = ["leadership", "product", "marketing", "devrel"].map(Persona::new).to_vec();
+        let personas = ["leadership", "product", "marketing", "devrel"]
+            .map(Persona::new)
+            .to_vec();
         let s = DigestSchedule::new(TenantId::new("thj"), personas, "0 0 9 * * Mon").unwrap();
         // Sunday 2026-11-29 .. Tuesday 2026-12-01 covers Monday 09:00 once.
         let mut due = DueJobs::starting_at(Utc.with_ymd_and_hms(2026, 11, 29, 0, 0, 0).unwrap());
-        let jobs = due.collect(&[s.clone()], Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap());
+        let jobs = due.collect(
+            std::slice::from_ref(&s),
+            Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap(),
+        );
         assert_eq!(jobs.len(), 4);
-        assert!(jobs[0].idempotency_key.as_deref().unwrap().starts_with("digest:leadership:2026-11-30T09:00:00"));
+        assert!(jobs[0]
+            .idempotency_key
+            .as_deref()
+            .unwrap()
+            .starts_with("digest:leadership:2026-11-30T09:00:00"));
         // Nothing more until next week.
-        assert!(due.collect(&[s], Utc.with_ymd_and_hms(2026, 12, 7, 8, 0, 0).unwrap()).is_empty());
+        assert!(due
+            .collect(&[s], Utc.with_ymd_and_hms(2026, 12, 7, 8, 0, 0).unwrap())
+            .is_empty());
     }
 
     #[test]

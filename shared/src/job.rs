@@ -172,9 +172,8 @@ impl Envelope {
 
     /// Decodes the payload as the handler's type.
     pub fn payload_as<T: DeserializeOwned>(&self) -> Result<T, JobError> {
-        rmp_serde::from_slice(&self.payload).map_err(|e| {
-            JobError::terminal(format!("payload of {} is not valid: {e}", self.kind))
-        })
+        rmp_serde::from_slice(&self.payload)
+            .map_err(|e| JobError::terminal(format!("payload of {} is not valid: {e}", self.kind)))
     }
 }
 

@@ -41,7 +41,10 @@ async fn readyz(State(s): State<OpsState>) -> impl IntoResponse {
     if (s.ready)().await {
         (StatusCode::OK, "ready")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: Redis unreachable")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: Redis unreachable",
+        )
     }
 }
 
@@ -65,7 +68,10 @@ pub async fn serve(
     let bound = listener.local_addr()?;
     let app = router(registry, ready);
     let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
             tracing::error!(error = %e, "ops endpoint failed");
         }
     });

@@ -73,7 +73,9 @@ impl Settings {
     /// Reads settings through `get` (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let addr = |var: &'static str, default: Option<&str>| -> Result<Option<SocketAddr>, SettingsError> {
+        let addr = |var: &'static str,
+                    default: Option<&str>|
+         -> Result<Option<SocketAddr>, SettingsError> {
             match get(var).as_deref().or(default) {
                 None => Ok(None),
                 Some(v) => v.parse().map(Some).map_err(|e| SettingsError {

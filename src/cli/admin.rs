@@ -34,7 +34,9 @@ pub async fn discord(settings: Settings, cmd: DiscordCommand) -> anyhow::Result<
     let DiscordCommand::Register { guild } = cmd;
     let config = DiscordConfig::from_settings(&settings)
         .context("DISCORD_BOT_TOKEN and DISCORD_APPLICATION_ID must be set to register commands")?;
-    let conn = RedisConn::connect(&settings.redis_url).await.context("connecting to Redis")?;
+    let conn = RedisConn::connect(&settings.redis_url)
+        .await
+        .context("connecting to Redis")?;
     let poster = DiscordPoster::new(config, conn, settings.key_space())?;
     let created = onomancer_gateway::discord::commands::register_commands(
         poster.http(),
@@ -45,7 +47,10 @@ pub async fn discord(settings: Settings, cmd: DiscordCommand) -> anyhow::Result<
     let names: Vec<String> = created.iter().map(|c| format!("/{}", c.name)).collect();
     match guild {
         Some(g) => println!("registered {} in guild {g}", names.join(", ")),
-        None => println!("registered {} globally (may take up to an hour to appear)", names.join(", ")),
+        None => println!(
+            "registered {} globally (may take up to an hour to appear)",
+            names.join(", ")
+        ),
     }
     Ok(())
 }
@@ -62,7 +67,10 @@ pub async fn secret(settings: Settings, cmd: SecretCommand) -> anyhow::Result<()
     if plaintext.is_empty() {
         bail!("nothing to encrypt: pipe the secret on standard input");
     }
-    println!("{{\"encrypted\": \"{}\"}}", encrypt_secret(master, plaintext));
+    println!(
+        "{{\"encrypted\": \"{}\"}}",
+        encrypt_secret(master, plaintext)
+    );
     Ok(())
 }
 
@@ -80,7 +88,8 @@ pub async fn usage(
     to: Option<String>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let tenants = TenantRegistry::load(&settings.config_dir).context("loading tenant configuration")?;
+    let tenants =
+        TenantRegistry::load(&settings.config_dir).context("loading tenant configuration")?;
     let ctx = match tenant {
         Some(t) => tenants.get_tenant_context(&t)?,
         None => tenants.default_tenant(),
@@ -88,21 +97,36 @@ pub async fn usage(
     let now = Utc::now();
     let from = match from {
         Some(f) => parse_day(&f)?,
-        None => Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single().expect("valid"),
+        None => Utc
+            .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+            .single()
+            .expect("valid"),
     };
     let to = match to {
         Some(t) => parse_day(&t)?,
         None => now,
     };
-    let db = Database::open(&settings.database_url).await.context("opening the database")?;
-    let summary = UsageStore::new(db).summary(&ctx.tenant_id, from, to).await?;
+    let db = Database::open(&settings.database_url)
+        .await
+        .context("opening the database")?;
+    let summary = UsageStore::new(db)
+        .summary(&ctx.tenant_id, from, to)
+        .await?;
     if json {
         println!("{}", serde_json::to_string(&summary)?);
         return Ok(());
     }
     let t = &summary.tokens;
-    println!("tenant {}  {} .. {}", summary.tenant, from.format("%Y-%m-%d"), to.format("%Y-%m-%d %H:%M"));
-    println!("transforms: {}   api calls: {}", summary.transforms, summary.api_calls);
+    println!(
+        "tenant {}  {} .. {}",
+        summary.tenant,
+        from.format("%Y-%m-%d"),
+        to.format("%Y-%m-%d %H:%M")
+    );
+    println!(
+        "transforms: {}   api calls: {}",
+        summary.transforms, summary.api_calls
+    );
     println!(
         "tokens: input {}  output {}  cache writes {}  cache reads {}",
         t.input, t.output, t.cache_creation, t.cache_read

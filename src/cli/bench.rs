@@ -64,7 +64,9 @@ fn percentile(sorted: &[i64], p: f64) -> f64 {
 }
 
 fn probe_job(tenant: &TenantId) -> NewJob {
-    let p = Probe { t_us: chrono::Utc::now().timestamp_micros() };
+    let p = Probe {
+        t_us: chrono::Utc::now().timestamp_micros(),
+    };
     NewJob::new(tenant.clone(), JobKind::NOOP, Lane::Default, &p)
 }
 
@@ -79,13 +81,32 @@ async fn pending(queue: &Queue, tenant: &TenantId) -> anyhow::Result<u64> {
 
 /// Runs a benchmark.
 pub async fn run(settings: Settings, cmd: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Queue { jobs, concurrency, batch, latency_rate, latency_seconds } = cmd;
+    let BenchCommand::Queue {
+        jobs,
+        concurrency,
+        batch,
+        latency_rate,
+        latency_seconds,
+    } = cmd;
     let name = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let keys = KeySpace::isolated(&name);
-    let queue = Queue::connect(&settings.redis_url, keys.clone(), QueueConfig::default(), &prometheus::Registry::new())
-        .await
-        .context("connecting to Redis")?;
-    let result = measure(&queue, jobs, concurrency, batch, latency_rate, latency_seconds).await;
+    let queue = Queue::connect(
+        &settings.redis_url,
+        keys.clone(),
+        QueueConfig::default(),
+        &prometheus::Registry::new(),
+    )
+    .await
+    .context("connecting to Redis")?;
+    let result = measure(
+        &queue,
+        jobs,
+        concurrency,
+        batch,
+        latency_rate,
+        latency_seconds,
+    )
+    .await;
     cleanup(&queue, &keys).await?;
     let line = result?;
     println!("{line}");
@@ -106,12 +127,16 @@ async fn measure(
     let mut left = jobs;
     while left > 0 {
         let n = left.min(batch.max(1));
-        queue.enqueue_many((0..n).map(|_| probe_job(&tenant)).collect()).await?;
+        queue
+            .enqueue_many((0..n).map(|_| probe_job(&tenant)).collect())
+            .await?;
         left -= n;
     }
     let enqueue_s = t0.elapsed().as_secs_f64();
 
-    let handler = Arc::new(BenchHandler { latencies_us: Mutex::new(Vec::with_capacity(jobs)) });
+    let handler = Arc::new(BenchHandler {
+        latencies_us: Mutex::new(Vec::with_capacity(jobs)),
+    });
     let mut options = WorkerOptions::new(format!("bench-{}", std::process::id()));
     options.concurrency = concurrency;
     options.block = Duration::from_millis(50);
@@ -121,7 +146,9 @@ async fn measure(
     let t1 = Instant::now();
     let worker = tokio::spawn(runtime.run(stop.clone().cancelled_owned()));
     loop {
-        if handle.finished.load(Ordering::Relaxed) as usize >= jobs && pending(queue, &tenant).await? == 0 {
+        if handle.finished.load(Ordering::Relaxed) as usize >= jobs
+            && pending(queue, &tenant).await? == 0
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -140,7 +167,8 @@ async fn measure(
             queue.enqueue(probe_job(&tenant)).await?;
         }
         let deadline = Instant::now() + Duration::from_secs(30);
-        while handler.latencies_us.lock().expect("lock").len() < total && Instant::now() < deadline {
+        while handler.latencies_us.lock().expect("lock").len() < total && Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -166,12 +194,19 @@ async fn cleanup(queue: &Queue, keys: &KeySpace) -> anyhow::Result<()> {
         let mut cursor = 0u64;
         loop {
             let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(10_000)
-                .query_async(&mut c).await?;
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(10_000)
+                .query_async(&mut c)
+                .await?;
             for chunk in found.chunks(1000) {
                 let _: () = redis::cmd("UNLINK").arg(chunk).query_async(&mut c).await?;
             }
-            if next == 0 { break; }
+            if next == 0 {
+                break;
+            }
             cursor = next;
         }
     }

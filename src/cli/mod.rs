@@ -81,6 +81,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { command } => bench::run(settings, command).await,
         Command::Discord { command } => admin::discord(settings, command).await,
         Command::Secret { command } => admin::secret(settings, command).await,
-        Command::Usage { tenant, from, to, json } => admin::usage(settings, tenant, from, to, json).await,
+        Command::Usage {
+            tenant,
+            from,
+            to,
+            json,
+        } => admin::usage(settings, tenant, from, to, json).await,
     }
 }

@@ -44,9 +44,14 @@ pub enum DlqCommand {
 
 async fn connect(settings: &Settings) -> anyhow::Result<Queue> {
     let config = QueueConfig::load(&settings.config_dir).map_err(anyhow::Error::msg)?;
-    Queue::connect(&settings.redis_url, settings.key_space(), config, &prometheus::Registry::new())
-        .await
-        .context("connecting to Redis")
+    Queue::connect(
+        &settings.redis_url,
+        settings.key_space(),
+        config,
+        &prometheus::Registry::new(),
+    )
+    .await
+    .context("connecting to Redis")
 }
 
 /// Runs a queue command.
@@ -59,9 +64,15 @@ pub async fn queue(settings: Settings, cmd: QueueCommand) -> anyhow::Result<()> 
                 println!("{}", serde_json::to_string(&s)?);
                 return Ok(());
             }
-            println!("{:<12} {:>10} {:>10} {:>10} {:>8}", "lane", "queued", "pending", "kept", "tenants");
+            println!(
+                "{:<12} {:>10} {:>10} {:>10} {:>8}",
+                "lane", "queued", "pending", "kept", "tenants"
+            );
             for l in &s.lanes {
-                println!("{:<12} {:>10} {:>10} {:>10} {:>8}", l.lane, l.queued, l.pending, l.length, l.tenants);
+                println!(
+                    "{:<12} {:>10} {:>10} {:>10} {:>8}",
+                    l.lane, l.queued, l.pending, l.length, l.tenants
+                );
             }
             println!("delayed: {}   dead letters: {}", s.delayed, s.dead);
         }
@@ -73,7 +84,11 @@ pub async fn queue(settings: Settings, cmd: QueueCommand) -> anyhow::Result<()> 
 pub async fn dlq(settings: Settings, cmd: DlqCommand) -> anyhow::Result<()> {
     let q = connect(&settings).await?;
     match cmd {
-        DlqCommand::List { tenant, limit, json } => {
+        DlqCommand::List {
+            tenant,
+            limit,
+            json,
+        } => {
             let tenant = tenant.map(|t| TenantId::parse(&t)).transpose()?;
             let list = q.dlq_list(tenant.as_ref(), limit).await?;
             if list.is_empty() && !json {
@@ -90,7 +105,10 @@ pub async fn dlq(settings: Settings, cmd: DlqCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        DlqCommand::Replay { id: Some(id), all: false } => {
+        DlqCommand::Replay {
+            id: Some(id),
+            all: false,
+        } => {
             if q.dlq_replay(&id).await? {
                 println!("replayed {id}");
             } else {
@@ -101,7 +119,10 @@ pub async fn dlq(settings: Settings, cmd: DlqCommand) -> anyhow::Result<()> {
             let (done, left) = q.dlq_replay_all().await?;
             println!("replayed {done}; left {left} that cannot be decoded");
         }
-        DlqCommand::Replay { id: None, all: false } => {
+        DlqCommand::Replay {
+            id: None,
+            all: false,
+        } => {
             anyhow::bail!("give a job id to replay, or --all");
         }
     }

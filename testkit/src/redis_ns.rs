@@ -70,10 +70,17 @@ impl Drop for TestRedis {
         let url = redis_url();
         let patterns = self.keys.all_keys_pattern();
         let _ = std::thread::spawn(move || {
-            let Ok(client) = redis::Client::open(url) else { return };
-            let Ok(mut c) = client.get_connection() else { return };
+            let Ok(client) = redis::Client::open(url) else {
+                return;
+            };
+            let Ok(mut c) = client.get_connection() else {
+                return;
+            };
             for pattern in patterns {
-                let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query(&mut c).unwrap_or_default();
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(&pattern)
+                    .query(&mut c)
+                    .unwrap_or_default();
                 for chunk in keys.chunks(1000) {
                     let _: redis::RedisResult<()> = redis::cmd("UNLINK").arg(chunk).query(&mut c);
                 }

@@ -7,7 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use onomancer_shared::queue::{JobHandler, JobStatus, Queue, QueueConfig, QueueMetrics, WorkerOptions, WorkerRuntime};
+use onomancer_shared::queue::{
+    JobHandler, JobStatus, Queue, QueueConfig, QueueMetrics, WorkerOptions, WorkerRuntime,
+};
 use onomancer_shared::{JobId, TenantId};
 use onomancer_testkit::TestRedis;
 use tokio_util::sync::CancellationToken;
@@ -32,7 +34,11 @@ impl TestQueue {
     }
 
     pub async fn status(&self, tenant: &TenantId, id: &JobId) -> JobStatus {
-        self.queue.status(tenant, id).await.unwrap().expect("status exists")
+        self.queue
+            .status(tenant, id)
+            .await
+            .unwrap()
+            .expect("status exists")
     }
 }
 
@@ -87,7 +93,8 @@ pub fn config_dir(queue: serde_json::Value) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&repo_config(), dir.path());
     let defaults = dir.path().join("defaults.json");
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&defaults).unwrap()).unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&defaults).unwrap()).unwrap();
     for (k, val) in queue.as_object().expect("queue tuning is an object") {
         v["queue"][k] = val.clone();
     }
@@ -126,7 +133,10 @@ impl WorkerProcess {
             .env("ONOMANCER_CONFIG_DIR", config_dir)
             .env("ONOMANCER_WORKER_NAME", name)
             .env("ONOMANCER_WORKER_CONCURRENCY", concurrency.to_string())
-            .env("DATABASE_URL", format!("sqlite://{}/worker.db", config_dir.display()))
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}/worker.db", config_dir.display()),
+            )
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -197,7 +207,12 @@ impl JobHandler for ScriptedHandler {
         if let (Some(service), Some(limiter)) = (&s.limit_service, &self.limiter) {
             limiter.acquire(&job.tenant, service).await?;
         }
-        self.started.lock().unwrap().push((job.id.clone(), job.tenant.clone(), Instant::now(), job.attempt));
+        self.started.lock().unwrap().push((
+            job.id.clone(),
+            job.tenant.clone(),
+            Instant::now(),
+            job.attempt,
+        ));
         if self.fail_all.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(JobError::terminal("failing everything on purpose"));
         }
@@ -213,12 +228,21 @@ impl JobHandler for ScriptedHandler {
         if s.sleep_ms > 0 {
             tokio::time::sleep(Duration::from_millis(s.sleep_ms)).await;
         }
-        self.completed.lock().unwrap().push((job.id.clone(), Instant::now()));
-        Ok(onomancer_shared::JobOutcome { result: Some(serde_json::json!({"ok": true})) })
+        self.completed
+            .lock()
+            .unwrap()
+            .push((job.id.clone(), Instant::now()));
+        Ok(onomancer_shared::JobOutcome {
+            result: Some(serde_json::json!({"ok": true})),
+        })
     }
 }
 
 /// A scripted job.
-pub fn scripted(tenant: &str, lane: onomancer_shared::Lane, script: &Script) -> onomancer_shared::NewJob {
+pub fn scripted(
+    tenant: &str,
+    lane: onomancer_shared::Lane,
+    script: &Script,
+) -> onomancer_shared::NewJob {
     onomancer_shared::NewJob::new(TenantId::new(tenant), "test.scripted", lane, script)
 }

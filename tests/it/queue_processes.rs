@@ -8,13 +8,24 @@ use onomancer_shared::{JobId, JobKind, Lane, NewJob, TenantId};
 use crate::helpers::*;
 
 fn sleep_job(ms: u64) -> NewJob {
-    NewJob::new(TenantId::new("thj"), JobKind::SLEEP, Lane::Default, &serde_json::json!({ "ms": ms }))
+    NewJob::new(
+        TenantId::new("thj"),
+        JobKind::SLEEP,
+        Lane::Default,
+        &serde_json::json!({ "ms": ms }),
+    )
 }
 
 async fn all_in(t: &TestQueue, ids: &[JobId], state: JobState) -> bool {
     let tenant = TenantId::new("thj");
     for id in ids {
-        if !t.queue.status(&tenant, id).await.unwrap().is_some_and(|s| s.state == state) {
+        if !t
+            .queue
+            .status(&tenant, id)
+            .await
+            .unwrap()
+            .is_some_and(|s| s.state == state)
+        {
             return false;
         }
     }
@@ -25,26 +36,49 @@ async fn all_in(t: &TestQueue, ids: &[JobId], state: JobState) -> bool {
 async fn jobs_of_a_killed_worker_are_recovered_and_complete_once() {
     let t = TestQueue::new(fast_config()).await;
     let cfg = config_dir(serde_json::json!({ "claimIdleMs": 1000, "backoffBaseMs": 100 }));
-    let ids: Vec<JobId> = t.queue.enqueue_many((0..8).map(|_| sleep_job(1500)).collect()).await.unwrap().into_iter().map(|e| e.id).collect();
+    let ids: Vec<JobId> = t
+        .queue
+        .enqueue_many((0..8).map(|_| sleep_job(1500)).collect())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
     let mut a = WorkerProcess::start(&t.redis.name, cfg.path(), "victim", 4);
     let tenant = TenantId::new("thj");
-    wait_until(Duration::from_secs(20), "the victim is running jobs", || async {
-        let mut running = 0;
-        for id in &ids {
-            if t.queue.status(&tenant, id).await.unwrap().is_some_and(|s| s.state == JobState::Running) {
-                running += 1;
+    wait_until(
+        Duration::from_secs(20),
+        "the victim is running jobs",
+        || async {
+            let mut running = 0;
+            for id in &ids {
+                if t.queue
+                    .status(&tenant, id)
+                    .await
+                    .unwrap()
+                    .is_some_and(|s| s.state == JobState::Running)
+                {
+                    running += 1;
+                }
             }
-        }
-        running >= 4
-    })
+            running >= 4
+        },
+    )
     .await;
     a.signal("KILL");
     let _ = a.child.wait();
     let _b = WorkerProcess::start(&t.redis.name, cfg.path(), "rescuer", 4);
-    wait_until(Duration::from_secs(30), "every job succeeded", || all_in(&t, &ids, JobState::Succeeded)).await;
+    wait_until(Duration::from_secs(30), "every job succeeded", || {
+        all_in(&t, &ids, JobState::Succeeded)
+    })
+    .await;
     for id in &ids {
         let s = t.status(&tenant, id).await;
-        assert_eq!(s.completions, 1, "job {id} completed {} times", s.completions);
+        assert_eq!(
+            s.completions, 1,
+            "job {id} completed {} times",
+            s.completions
+        );
     }
 }
 
@@ -52,13 +86,26 @@ async fn jobs_of_a_killed_worker_are_recovered_and_complete_once() {
 async fn sigterm_finishes_in_flight_jobs_then_exits() {
     let t = TestQueue::new(fast_config()).await;
     let cfg = config_dir(serde_json::json!({ "claimIdleMs": 30000 }));
-    let ids: Vec<JobId> = t.queue.enqueue_many((0..2).map(|_| sleep_job(800)).collect()).await.unwrap().into_iter().map(|e| e.id).collect();
+    let ids: Vec<JobId> = t
+        .queue
+        .enqueue_many((0..2).map(|_| sleep_job(800)).collect())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
     let mut w = WorkerProcess::start(&t.redis.name, cfg.path(), "graceful", 4);
-    wait_until(Duration::from_secs(20), "jobs running", || all_in(&t, &ids, JobState::Running)).await;
+    wait_until(Duration::from_secs(20), "jobs running", || {
+        all_in(&t, &ids, JobState::Running)
+    })
+    .await;
     w.signal("TERM");
     let status = w.child.wait().unwrap();
     assert!(status.success(), "worker exited with {status}");
-    assert!(all_in(&t, &ids, JobState::Succeeded).await, "in-flight jobs finished before exit");
+    assert!(
+        all_in(&t, &ids, JobState::Succeeded).await,
+        "in-flight jobs finished before exit"
+    );
 }
 
 #[tokio::test]
@@ -70,36 +117,62 @@ async fn ten_thousand_jobs_through_three_worker_processes_none_lost_none_twice()
         let batch: Vec<NewJob> = (0..1000)
             .map(|_| NewJob::new(TenantId::new("thj"), JobKind::NOOP, Lane::Default, &()))
             .collect();
-        ids.extend(t.queue.enqueue_many(batch).await.unwrap().into_iter().map(|e| e.id));
+        ids.extend(
+            t.queue
+                .enqueue_many(batch)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.id),
+        );
     }
-    let mut _w: Vec<WorkerProcess> = (0..3).map(|i| WorkerProcess::start(&t.redis.name, cfg.path(), &format!("w{i}"), 16)).collect();
+    let mut _w: Vec<WorkerProcess> = (0..3)
+        .map(|i| WorkerProcess::start(&t.redis.name, cfg.path(), &format!("w{i}"), 16))
+        .collect();
     let tenant = TenantId::new("thj");
-    let keys: Vec<String> = ids.iter().map(|id| t.queue.keys().status(&tenant, id)).collect();
+    let keys: Vec<String> = ids
+        .iter()
+        .map(|id| t.queue.keys().status(&tenant, id))
+        .collect();
     let read_all = || async {
         let mut pipe = redis::pipe();
         for k in &keys {
             pipe.cmd("HMGET").arg(k).arg("state").arg("completions");
         }
-        let v: Vec<(Option<String>, Option<u32>)> = pipe.query_async(&mut t.redis.conn.clone()).await.unwrap();
+        let v: Vec<(Option<String>, Option<u32>)> =
+            pipe.query_async(&mut t.redis.conn.clone()).await.unwrap();
         v
     };
     wait_until(Duration::from_secs(60), "10,000 jobs succeeded", || async {
-        read_all().await.iter().all(|(s, _)| s.as_deref() == Some("succeeded"))
+        read_all()
+            .await
+            .iter()
+            .all(|(s, _)| s.as_deref() == Some("succeeded"))
     })
     .await;
     let all = read_all().await;
     assert_eq!(all.len(), 10_000);
-    assert!(all.iter().all(|(_, c)| *c == Some(1)), "some job completed twice or never");
+    assert!(
+        all.iter().all(|(_, c)| *c == Some(1)),
+        "some job completed twice or never"
+    );
     // All three workers took part, and all are still alive.
     let mut pipe = redis::pipe();
     for k in &keys {
         pipe.cmd("HGET").arg(k).arg("consumer");
     }
-    let consumers: std::collections::BTreeSet<String> =
-        pipe.query_async::<Vec<String>>(&mut t.redis.conn.clone()).await.unwrap().into_iter().collect();
+    let consumers: std::collections::BTreeSet<String> = pipe
+        .query_async::<Vec<String>>(&mut t.redis.conn.clone())
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
     assert_eq!(consumers.len(), 3, "jobs were spread over {consumers:?}");
     for w in &mut _w {
-        assert!(w.child.try_wait().unwrap().is_none(), "a worker exited early");
+        assert!(
+            w.child.try_wait().unwrap().is_none(),
+            "a worker exited early"
+        );
     }
     assert!(t.queue.dlq_list(None, 1).await.unwrap().is_empty());
 }

@@ -7,15 +7,17 @@ pub mod transform;
 use std::sync::Arc;
 
 use anyhow::Context;
-use onomancer_shared::queue::{default_consumer_name, Queue, QueueConfig, WorkerOptions, WorkerRuntime};
 use onomancer_shared::db::Database;
 use onomancer_shared::integrations::discord::{DiscordConfig, DiscordPoster};
+use onomancer_shared::queue::{
+    default_consumer_name, Queue, QueueConfig, WorkerOptions, WorkerRuntime,
+};
 use onomancer_shared::settings::Settings;
 use onomancer_shared::tenant::TenantRegistry;
 use tokio_util::sync::CancellationToken;
 
-use handlers::{NotifyHandler, TransformHandler};
 pub use handlers::Handlers;
+use handlers::{NotifyHandler, TransformHandler};
 
 /// Loads tenants and the database and builds every handler this worker can run with the settings
 /// it has. A broken tenant config stops the worker here, naming the file and field.
@@ -61,17 +63,25 @@ pub async fn build_handlers(
 pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let registry = prometheus::Registry::new();
     let queue_config = QueueConfig::load(&settings.config_dir).map_err(anyhow::Error::msg)?;
-    let queue = Queue::connect(&settings.redis_url, settings.key_space(), queue_config, &registry)
-        .await
-        .with_context(|| {
-            format!(
-                "connecting to Redis at {}",
-                onomancer_shared::redis_conn::redact_url(&settings.redis_url)
-            )
-        })?;
+    let queue = Queue::connect(
+        &settings.redis_url,
+        settings.key_space(),
+        queue_config,
+        &registry,
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "connecting to Redis at {}",
+            onomancer_shared::redis_conn::redact_url(&settings.redis_url)
+        )
+    })?;
     let handlers = Arc::new(build_handlers(settings, &queue, &registry).await?);
     let mut options = WorkerOptions::new(
-        settings.worker_name.clone().unwrap_or_else(default_consumer_name),
+        settings
+            .worker_name
+            .clone()
+            .unwrap_or_else(default_consumer_name),
     );
     options.concurrency = settings.worker_concurrency;
     let runtime = WorkerRuntime::new(queue.clone(), handlers, options);

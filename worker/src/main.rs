@@ -3,6 +3,10 @@
 
 use onomancer_shared::settings::Settings;
 
+/// mimalloc: the queue's hot path allocates per job; glibc malloc was a fifth of its CPU.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;

@@ -41,7 +41,9 @@ impl RetryPolicy {
         }
         let ceiling = self.ceiling(attempt);
         let half = ceiling / 2;
-        half + ceiling.saturating_sub(half).mul_f64(unit_random.clamp(0.0, 1.0))
+        half + ceiling
+            .saturating_sub(half)
+            .mul_f64(unit_random.clamp(0.0, 1.0))
     }
 }
 

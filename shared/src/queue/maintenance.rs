@@ -39,7 +39,8 @@ fn info_u64(groups: &[Vec<(String, redis::Value)>], field: &str) -> u64 {
         .iter()
         .find(|g| {
             g.iter().any(|(k, v)| {
-                k == "name" && redis::from_redis_value_ref::<String>(v).ok().as_deref() == Some(GROUP)
+                k == "name"
+                    && redis::from_redis_value_ref::<String>(v).ok().as_deref() == Some(GROUP)
             })
         })
         .and_then(|g| g.iter().find(|(k, _)| k == field))
@@ -125,14 +126,30 @@ impl Queue {
                 let len: u64 = c.xlen(&stream).await?;
                 s.length += len;
             }
-            self.metrics().depth.with_label_values(&[lane.as_str()]).set(s.queued as i64);
-            self.metrics().pending.with_label_values(&[lane.as_str()]).set(s.pending as i64);
+            self.metrics()
+                .depth
+                .with_label_values(&[lane.as_str()])
+                .set(s.queued as i64);
+            self.metrics()
+                .pending
+                .with_label_values(&[lane.as_str()])
+                .set(s.pending as i64);
             lanes.push(s);
         }
         let delayed: u64 = c.zcard(self.keys().delayed()).await?;
         let dead: u64 = c.xlen(self.keys().dead_letter()).await?;
-        self.metrics().delayed.with_label_values(&[self.keys().name()]).set(delayed as i64);
-        self.metrics().dead.with_label_values(&[self.keys().name()]).set(dead as i64);
-        Ok(QueueStats { lanes, delayed, dead })
+        self.metrics()
+            .delayed
+            .with_label_values(&[self.keys().name()])
+            .set(delayed as i64);
+        self.metrics()
+            .dead
+            .with_label_values(&[self.keys().name()])
+            .set(dead as i64);
+        Ok(QueueStats {
+            lanes,
+            delayed,
+            dead,
+        })
     }
 }

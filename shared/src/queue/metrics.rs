@@ -41,11 +41,12 @@ impl QueueMetrics {
             registry.register(Box::new(c.clone()))?;
             Ok(c)
         };
-        let gauge = |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {
-            let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(g.clone()))?;
-            Ok(g)
-        };
+        let gauge =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {
+                let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(g.clone()))?;
+                Ok(g)
+            };
         let duration = HistogramVec::new(
             HistogramOpts::new(
                 "onomancer_job_duration_seconds",
@@ -58,21 +59,48 @@ impl QueueMetrics {
         )?;
         registry.register(Box::new(duration.clone()))?;
         Ok(Self {
-            depth: gauge("onomancer_queue_depth", "Jobs not yet delivered, per lane", &["lane"])?,
+            depth: gauge(
+                "onomancer_queue_depth",
+                "Jobs not yet delivered, per lane",
+                &["lane"],
+            )?,
             pending: gauge(
                 "onomancer_queue_pending",
                 "Jobs delivered and not yet acknowledged, per lane",
                 &["lane"],
             )?,
-            delayed: gauge("onomancer_queue_delayed", "Jobs waiting to be retried or deferred", &["queue"])?,
-            dead: gauge("onomancer_queue_dead_letters", "Entries in the dead-letter stream", &["queue"])?,
+            delayed: gauge(
+                "onomancer_queue_delayed",
+                "Jobs waiting to be retried or deferred",
+                &["queue"],
+            )?,
+            dead: gauge(
+                "onomancer_queue_dead_letters",
+                "Entries in the dead-letter stream",
+                &["queue"],
+            )?,
             enqueued: counter("onomancer_jobs_enqueued_total", "Jobs enqueued")?,
             claimed: counter("onomancer_jobs_claimed_total", "Jobs claimed by a worker")?,
-            acked: counter("onomancer_jobs_acked_total", "Jobs completed and acknowledged")?,
-            retried: counter("onomancer_jobs_retried_total", "Jobs rescheduled after a retryable error")?,
-            deferred: counter("onomancer_jobs_deferred_total", "Jobs postponed by a rate limit")?,
-            dead_lettered: counter("onomancer_jobs_dead_lettered_total", "Jobs moved to the dead-letter stream")?,
-            reclaimed: counter("onomancer_jobs_reclaimed_total", "Jobs taken over from a stalled worker")?,
+            acked: counter(
+                "onomancer_jobs_acked_total",
+                "Jobs completed and acknowledged",
+            )?,
+            retried: counter(
+                "onomancer_jobs_retried_total",
+                "Jobs rescheduled after a retryable error",
+            )?,
+            deferred: counter(
+                "onomancer_jobs_deferred_total",
+                "Jobs postponed by a rate limit",
+            )?,
+            dead_lettered: counter(
+                "onomancer_jobs_dead_lettered_total",
+                "Jobs moved to the dead-letter stream",
+            )?,
+            reclaimed: counter(
+                "onomancer_jobs_reclaimed_total",
+                "Jobs taken over from a stalled worker",
+            )?,
             duration,
         })
     }

@@ -185,12 +185,20 @@ impl Queue {
         lane: Lane,
     ) -> Result<(), QueueError> {
         let stream = self.keys().stream(tenant, lane);
-        if self.inner.known_streams.lock().expect("lock").contains(&stream) {
+        if self
+            .inner
+            .known_streams
+            .lock()
+            .expect("lock")
+            .contains(&stream)
+        {
             return Ok(());
         }
         self.create_group(&stream).await?;
         let mut c = self.conn();
-        let _: () = c.sadd(self.keys().lane_tenants(lane), tenant.as_str()).await?;
+        let _: () = c
+            .sadd(self.keys().lane_tenants(lane), tenant.as_str())
+            .await?;
         self.inner
             .known_streams
             .lock()

@@ -112,7 +112,9 @@ impl RateLimiter {
                 wait,
                 reason: format!("{service} rate limit of tenant {tenant}"),
             }),
-            Err(e) => Err(JobError::retryable(format!("rate limiter unavailable: {e}"))),
+            Err(e) => Err(JobError::retryable(format!(
+                "rate limiter unavailable: {e}"
+            ))),
         }
     }
 }

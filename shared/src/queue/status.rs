@@ -86,9 +86,7 @@ impl JobStatus {
             updated_ms: num("updated").unwrap_or(0),
             next_run_ms: num("next_run"),
             error: f.get("error").filter(|e| !e.is_empty()).cloned(),
-            result: f
-                .get("result")
-                .and_then(|r| serde_json::from_str(r).ok()),
+            result: f.get("result").and_then(|r| serde_json::from_str(r).ok()),
         })
     }
 }

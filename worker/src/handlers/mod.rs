@@ -46,7 +46,10 @@ impl JobHandler for Handlers {
             JobKind::BUILD_STATUS | JobKind::GITHUB_ACTIVITY | JobKind::LINEAR_ACTIVITY => {
                 match &self.notify {
                     Some(h) => h.handle(&job).await,
-                    None => Err(missing(job.kind.as_str(), "DISCORD_BOT_TOKEN / DISCORD_APPLICATION_ID are not set")),
+                    None => Err(missing(
+                        job.kind.as_str(),
+                        "DISCORD_BOT_TOKEN / DISCORD_APPLICATION_ID are not set",
+                    )),
                 }
             }
             other => Err(JobError::terminal(format!("unknown job kind {other:?}"))),

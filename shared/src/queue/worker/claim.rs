@@ -59,7 +59,10 @@ impl Claimer {
     }
 
     async fn refresh(&mut self) -> Result<(), QueueError> {
-        if self.refreshed.is_some_and(|t| t.elapsed() < self.options.tenant_refresh) {
+        if self
+            .refreshed
+            .is_some_and(|t| t.elapsed() < self.options.tenant_refresh)
+        {
             return Ok(());
         }
         let mut streams = Vec::new();
@@ -124,7 +127,11 @@ impl Claimer {
         block: Option<Duration>,
     ) -> Result<StreamReadReply, QueueError> {
         let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP").arg(GROUP).arg(&self.options.consumer).arg("COUNT").arg(count);
+        cmd.arg("GROUP")
+            .arg(GROUP)
+            .arg(&self.options.consumer)
+            .arg("COUNT")
+            .arg(count);
         if let Some(b) = block {
             cmd.arg("BLOCK").arg(b.as_millis() as u64);
         }
@@ -181,7 +188,9 @@ impl Claimer {
         }
         let per = free.div_ceil(all.len()).max(1);
         let mut conn = self.blocking.clone();
-        let reply = self.read(&mut conn, &all, per, Some(self.options.block)).await?;
+        let reply = self
+            .read(&mut conn, &all, per, Some(self.options.block))
+            .await?;
         self.interleave(reply, &mut out);
         // Highest-priority lane first within the batch.
         out.sort_by_key(|c| c.lane);
@@ -194,7 +203,11 @@ impl Claimer {
         for (stream, _) in self.streams.iter().flat_map(|(_, v)| v.iter()) {
             let mut cursor = "0-0".to_owned();
             loop {
-                type Reply = (String, Vec<(String, Vec<(String, redis::Value)>, u32)>, Vec<String>);
+                type Reply = (
+                    String,
+                    Vec<(String, Vec<(String, redis::Value)>, u32)>,
+                    Vec<String>,
+                );
                 let (next, entries, deleted): Reply = self
                     .queue
                     .scripts()
@@ -211,7 +224,11 @@ impl Claimer {
                     tracing::warn!(stream, entry_id = id, "a pending entry was deleted before it completed (trimmed or removed by an operator)");
                 }
                 for (id, fields, deliveries) in entries {
-                    let e = StreamId { id, map: fields.into_iter().collect(), ..StreamId::default() };
+                    let e = StreamId {
+                        id,
+                        map: fields.into_iter().collect(),
+                        ..StreamId::default()
+                    };
                     if let Some(c) = self.to_claimed(stream, &e, deliveries) {
                         self.queue
                             .metrics()
@@ -270,7 +287,11 @@ impl Claimer {
                     out.push(cl);
                 }
             }
-            tracing::info!(stream, entries = ids.len(), "draining this consumer's pending entries first");
+            tracing::info!(
+                stream,
+                entries = ids.len(),
+                "draining this consumer's pending entries first"
+            );
         }
         Ok(out)
     }
@@ -305,7 +326,12 @@ pub(crate) async fn mark_running(
 }
 
 /// Extends claims on in-flight entries and renews the consumer lease, until `stop`.
-pub(crate) async fn run_heartbeat(queue: Queue, consumer: String, inflight: InFlight, stop: Arc<Notify>) {
+pub(crate) async fn run_heartbeat(
+    queue: Queue,
+    consumer: String,
+    inflight: InFlight,
+    stop: Arc<Notify>,
+) {
     let every = (queue.config().claim_idle / 3).min(LEASE / 3);
     loop {
         tokio::select! {
@@ -314,7 +340,10 @@ pub(crate) async fn run_heartbeat(queue: Queue, consumer: String, inflight: InFl
         }
         let mut by_stream: HashMap<String, Vec<String>> = HashMap::new();
         for (stream, id) in inflight.lock().expect("lock").keys() {
-            by_stream.entry(stream.clone()).or_default().push(id.clone());
+            by_stream
+                .entry(stream.clone())
+                .or_default()
+                .push(id.clone());
         }
         for (stream, ids) in by_stream {
             let r: Result<Vec<String>, _> = queue
@@ -338,7 +367,11 @@ pub(crate) async fn run_heartbeat(queue: Queue, consumer: String, inflight: InFl
         }
         let mut c = queue.conn();
         let r: redis::RedisResult<()> = c
-            .pset_ex(queue.keys().consumer_lease(&consumer), std::process::id(), LEASE.as_millis() as u64)
+            .pset_ex(
+                queue.keys().consumer_lease(&consumer),
+                std::process::id(),
+                LEASE.as_millis() as u64,
+            )
             .await;
         if let Err(e) = r {
             tracing::warn!(error = %e, "renewing the consumer lease failed");
@@ -362,8 +395,14 @@ pub(crate) async fn take_consumer_lease(queue: &Queue, wanted: &str) -> Result<S
         if ok.is_some() {
             return Ok(name);
         }
-        tracing::warn!(consumer = name, "consumer name is held by a live worker; choosing another");
-        name = format!("{wanted}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        tracing::warn!(
+            consumer = name,
+            "consumer name is held by a live worker; choosing another"
+        );
+        name = format!(
+            "{wanted}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
     }
     Ok(name)
 }

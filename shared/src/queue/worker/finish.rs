@@ -69,12 +69,22 @@ async fn write_acks(queue: &Queue, batch: &[Ack]) -> Result<(), QueueError> {
     // Status first: if the process dies between the two, the job re-runs (at least once) rather
     // than being acknowledged with a stale status.
     for a in batch {
-        let cmd = pipe.cmd("HSET").arg(&a.status_key).arg("state").arg("succeeded").arg("updated").arg(now);
+        let cmd = pipe
+            .cmd("HSET")
+            .arg(&a.status_key)
+            .arg("state")
+            .arg("succeeded")
+            .arg("updated")
+            .arg(now);
         if let Some(r) = &a.result {
             cmd.arg("result").arg(r);
         }
         cmd.ignore();
-        pipe.cmd("HINCRBY").arg(&a.status_key).arg("completions").arg(1).ignore();
+        pipe.cmd("HINCRBY")
+            .arg(&a.status_key)
+            .arg("completions")
+            .arg(1)
+            .ignore();
     }
     let mut by_stream: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for a in batch {
@@ -162,7 +172,11 @@ impl Queue {
     }
 
     /// Gives an unfinished entry back to its stream so another worker starts it at once.
-    pub(crate) async fn hand_back(&self, claimed: &Claimed, env: &Envelope) -> Result<(), QueueError> {
+    pub(crate) async fn hand_back(
+        &self,
+        claimed: &Claimed,
+        env: &Envelope,
+    ) -> Result<(), QueueError> {
         let _: i64 = self
             .scripts()
             .handback
@@ -187,7 +201,10 @@ impl Queue {
         let labels = [env.tenant.as_str(), env.kind.as_str()];
         match error {
             JobError::Terminal { message } => self.dead_letter(claimed, Some(env), message).await,
-            JobError::Retryable { message, retry_after } => {
+            JobError::Retryable {
+                message,
+                retry_after,
+            } => {
                 if env.attempt >= self.config().max_attempts {
                     let reason = format!(
                         "gave up after {} attempts; last error: {message}",
@@ -203,14 +220,16 @@ impl Queue {
                 next.attempt += 1;
                 self.metrics().retried.with_label_values(&labels).inc();
                 tracing::info!(attempt = env.attempt, wait_ms = wait.as_millis() as u64, error = %message, "job will be retried");
-                self.reschedule(claimed, &next, wait, "retrying", message).await
+                self.reschedule(claimed, &next, wait, "retrying", message)
+                    .await
             }
             JobError::Deferred { wait, reason } => {
                 self.metrics().deferred.with_label_values(&labels).inc();
                 // A little jitter so deferred jobs don't all wake in the same millisecond.
                 let wait = *wait + Duration::from_millis(fastrand::u64(0..25));
                 tracing::debug!(wait_ms = wait.as_millis() as u64, reason, "job deferred");
-                self.reschedule(claimed, env, wait, "queued", &format!("deferred: {reason}")).await
+                self.reschedule(claimed, env, wait, "queued", &format!("deferred: {reason}"))
+                    .await
             }
         }
     }

@@ -103,10 +103,18 @@ impl<H: JobHandler> WorkerRuntime<H> {
 
     /// Claims and runs jobs until `shutdown` resolves; then stops claiming, lets in-flight jobs
     /// finish within the grace period, hands back the rest, and flushes acknowledgements.
-    pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send) -> Result<(), QueueError> {
-        self.options.consumer = claim::take_consumer_lease(&self.queue, &self.options.consumer).await?;
+    pub async fn run(
+        mut self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), QueueError> {
+        self.options.consumer =
+            claim::take_consumer_lease(&self.queue, &self.options.consumer).await?;
         let consumer = self.options.consumer.clone();
-        tracing::info!(consumer, concurrency = self.options.concurrency, "worker started");
+        tracing::info!(
+            consumer,
+            concurrency = self.options.concurrency,
+            "worker started"
+        );
 
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
         let acker = tokio::spawn(finish::run_acker(self.queue.clone(), ack_rx));
@@ -178,7 +186,12 @@ impl<H: JobHandler> WorkerRuntime<H> {
             }
         }
 
-        tracing::info!(consumer, in_flight = tasks.len(), unstarted = buffer.len(), "worker stopping");
+        tracing::info!(
+            consumer,
+            in_flight = tasks.len(),
+            unstarted = buffer.len(),
+            "worker stopping"
+        );
         // Unstarted entries go straight back.
         for (claimed, env) in buffer.drain(..) {
             if let Err(e) = self.queue.hand_back(&claimed, &env).await {
@@ -198,7 +211,12 @@ impl<H: JobHandler> WorkerRuntime<H> {
                 }
             }
         }
-        let leftovers: Vec<(Claimed, Envelope)> = inflight.lock().expect("lock").drain().map(|(_, v)| v).collect();
+        let leftovers: Vec<(Claimed, Envelope)> = inflight
+            .lock()
+            .expect("lock")
+            .drain()
+            .map(|(_, v)| v)
+            .collect();
         for (claimed, env) in leftovers {
             if let Err(e) = self.queue.hand_back(&claimed, &env).await {
                 tracing::warn!(error = %e, job_id = %env.id, "hand-back failed; the entry will be reclaimed after the idle time");
@@ -228,7 +246,11 @@ impl<H: JobHandler> WorkerRuntime<H> {
                 Ok(_) => None,
             };
             if let Some(reason) = verdict {
-                if let Err(e) = self.queue.dead_letter(&claimed, decoded.as_ref().ok(), &reason).await {
+                if let Err(e) = self
+                    .queue
+                    .dead_letter(&claimed, decoded.as_ref().ok(), &reason)
+                    .await
+                {
                     tracing::error!(error = %e, "could not dead-letter a poison entry; it stays pending");
                 }
                 continue;
@@ -253,7 +275,10 @@ impl<H: JobHandler> WorkerRuntime<H> {
         freed: &Arc<Notify>,
     ) {
         let key = (claimed.stream.clone(), claimed.entry_id.clone());
-        inflight.lock().expect("lock").insert(key.clone(), (claimed.clone(), env.clone()));
+        inflight
+            .lock()
+            .expect("lock")
+            .insert(key.clone(), (claimed.clone(), env.clone()));
         let (queue, handler, inflight, ack_tx, freed, finished) = (
             self.queue.clone(),
             self.handler.clone(),
