@@ -81,7 +81,11 @@ impl Scheduler {
                 match self.lead().await {
                     Ok(now_leading) => {
                         if now_leading != leading {
-                            tracing::info!(instance = self.instance, leading = now_leading, "scheduler leadership changed");
+                            tracing::info!(
+                                instance = self.instance,
+                                leading = now_leading,
+                                "scheduler leadership changed"
+                            );
                             if now_leading {
                                 self.due = DueJobs::starting_now();
                             }
@@ -101,7 +105,9 @@ impl Scheduler {
                 }
                 if last_upkeep.elapsed() >= self.upkeep_every {
                     match self.queue.trim_acknowledged().await {
-                        Ok(n) if n > 0 => tracing::debug!(trimmed = n, "trimmed acknowledged entries"),
+                        Ok(n) if n > 0 => {
+                            tracing::debug!(trimmed = n, "trimmed acknowledged entries")
+                        }
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "trimming failed"),
                     }
@@ -118,7 +124,8 @@ impl Scheduler {
         }
         if leading {
             let mut c = self.queue.conn();
-            let _: redis::RedisResult<()> = redis::AsyncCommands::del(&mut c, self.queue.keys().scheduler_leader()).await;
+            let _: redis::RedisResult<()> =
+                redis::AsyncCommands::del(&mut c, self.queue.keys().scheduler_leader()).await;
         }
         tracing::info!("scheduler stopped");
     }
@@ -144,13 +151,19 @@ pub fn digest_schedules(tenants: &TenantRegistry) -> anyhow::Result<Vec<DigestSc
 
 /// Runs a scheduler process until `shutdown` is cancelled.
 pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let tenants = TenantRegistry::load(&settings.config_dir).context("loading tenant configuration")?;
+    let tenants =
+        TenantRegistry::load(&settings.config_dir).context("loading tenant configuration")?;
     let schedules = digest_schedules(&tenants)?;
     let registry = prometheus::Registry::new();
     let queue_config = QueueConfig::load(&settings.config_dir).map_err(anyhow::Error::msg)?;
-    let queue = Queue::connect(&settings.redis_url, settings.key_space(), queue_config, &registry)
-        .await
-        .context("connecting to Redis")?;
+    let queue = Queue::connect(
+        &settings.redis_url,
+        settings.key_space(),
+        queue_config,
+        &registry,
+    )
+    .await
+    .context("connecting to Redis")?;
     if let Some(addr) = settings.metrics_addr {
         let q = queue.clone();
         let ready: onomancer_shared::ops_http::ReadyCheck = Arc::new(move || {
@@ -158,9 +171,14 @@ pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Re
             Box::pin(async move { q.ping().await.is_ok() })
         });
         let token = shutdown.clone();
-        onomancer_shared::ops_http::serve(addr, registry, ready, async move { token.cancelled().await })
-            .await
-            .with_context(|| format!("binding the metrics address {addr}"))?;
+        onomancer_shared::ops_http::serve(
+            addr,
+            registry,
+            ready,
+            async move { token.cancelled().await },
+        )
+        .await
+        .with_context(|| format!("binding the metrics address {addr}"))?;
     }
     Scheduler::new(queue, schedules).run(shutdown).await;
     Ok(())
