@@ -17,7 +17,9 @@ use onomancer_shared::tenant::TenantRegistry;
 use tokio_util::sync::CancellationToken;
 
 pub use handlers::Handlers;
-use handlers::{NotifyHandler, TransformHandler};
+use handlers::{DiscordCommandHandler, NotifyHandler, TransformHandler};
+use onomancer_shared::admission::Admission;
+use onomancer_shared::usage::UsageStore;
 
 /// Loads tenants and the database and builds every handler this worker can run with the settings
 /// it has. A broken tenant config stops the worker here, naming the file and field.
@@ -45,17 +47,34 @@ pub async fn build_handlers(
             None
         }
     };
-    let notify = match DiscordConfig::from_settings(settings) {
-        Some(config) => Some(NotifyHandler {
-            tenants: tenants.clone(),
-            discord: DiscordPoster::new(config, queue.conn(), queue.keys().clone())?,
-        }),
+    let discord = match DiscordConfig::from_settings(settings) {
+        Some(config) => Some(DiscordPoster::new(
+            config,
+            queue.conn(),
+            queue.keys().clone(),
+        )?),
         None => {
-            tracing::warn!("DISCORD_BOT_TOKEN or DISCORD_APPLICATION_ID is not set: notifications will be dead-lettered with that reason");
+            tracing::warn!("DISCORD_BOT_TOKEN or DISCORD_APPLICATION_ID is not set: notifications and slash commands will be dead-lettered with that reason");
             None
         }
     };
-    Ok(Handlers { transform, notify })
+    let notify = discord.clone().map(|discord| NotifyHandler {
+        tenants: tenants.clone(),
+        discord,
+    });
+    let discord_command = discord.map(|discord| DiscordCommandHandler {
+        tenants: tenants.clone(),
+        queue: queue.clone(),
+        admission: Admission::new(queue.conn(), queue.keys().clone()),
+        usage: Some(UsageStore::new(db.clone())),
+        discord,
+        transform: transform.clone(),
+    });
+    Ok(Handlers {
+        transform,
+        notify,
+        discord_command,
+    })
 }
 
 /// Runs a worker until `shutdown` is cancelled: connects, serves `/metrics` on

@@ -10,6 +10,7 @@ pub mod transform;
 use onomancer_shared::queue::JobHandler;
 use onomancer_shared::{Envelope, JobError, JobKind, JobOutcome};
 
+pub use discord_command::DiscordCommandHandler;
 pub use notify::NotifyHandler;
 pub use transform::TransformHandler;
 
@@ -20,6 +21,8 @@ pub struct Handlers {
     pub transform: Option<TransformHandler>,
     /// Build status and activity notifications (`None`: Discord not configured here).
     pub notify: Option<NotifyHandler>,
+    /// Slash commands answered by editing the deferred reply (`None`: Discord not configured).
+    pub discord_command: Option<DiscordCommandHandler>,
 }
 
 impl Handlers {
@@ -52,6 +55,13 @@ impl JobHandler for Handlers {
                     )),
                 }
             }
+            JobKind::DISCORD_COMMAND => match &self.discord_command {
+                Some(h) => h.handle(&job).await,
+                None => Err(missing(
+                    JobKind::DISCORD_COMMAND,
+                    "DISCORD_BOT_TOKEN / DISCORD_APPLICATION_ID are not set",
+                )),
+            },
             other => Err(JobError::terminal(format!("unknown job kind {other:?}"))),
         }
     }
