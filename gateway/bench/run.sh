@@ -103,11 +103,17 @@ JSON
   local ok_before; ok_before=$(metric "/webhooks/github/{tenant}" 202); ok_before=${ok_before:-0}
   echo "== GitHub workflow_run ($kind body, $(wc -c <"$body") bytes): wrk -t$THREADS -c$CONNS -d$DURATION --latency"
   cpu_mark
+  local perf_pid=""
+  if [[ -n "${BENCH_PERF_OUT:-}" ]]; then # optional profile of the gateway during the run
+    perf record -F 499 -g -p "$GW_PID" -o "$BENCH_PERF_OUT-$kind" -- sleep 5 >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   BENCH_BODY_FILE=$body BENCH_SIGNATURE=$("$BIN/examples/bench_requests" github "$SECRET" "$body") \
   BENCH_RUN_ID=$kind-$NS \
     wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$BENCH/github.lua" \
     "http://127.0.0.1:$PORT/webhooks/github/bench"
   after=$(redis XLEN "$stream")
+  [[ -n "$perf_pid" ]] && wait "$perf_pid"
   local ok; ok=$(metric "/webhooks/github/{tenant}" 202)
   cpu_report
   echo "accepted (202) by the gateway: $(( ${ok%.*} - ${ok_before%.*} )); jobs added to Redis: $(( after - before ))"

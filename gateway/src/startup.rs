@@ -27,7 +27,7 @@ use tracing::Instrument;
 use crate::error::ApiError;
 use crate::metrics::GatewayMetrics;
 use crate::signature::DiscordVerifier;
-use crate::state::AppState;
+use crate::state::{AppState, AppStateInner};
 use crate::{api, discord, github, linear, ops};
 
 /// GitHub payloads are at most 25 MB.
@@ -182,7 +182,7 @@ impl Application {
             &registry,
         )
         .await?;
-        let state = AppState {
+        let state = AppState::new(AppStateInner {
             tenants: config.tenants,
             admission: Admission::new(queue.conn(), config.keys),
             queue,
@@ -194,7 +194,7 @@ impl Application {
                 .map(DiscordVerifier::from_hex)
                 .transpose()?,
             usage: config.usage,
-        };
+        });
         Self::with_state(state, config.addr).await
     }
 

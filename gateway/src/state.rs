@@ -16,9 +16,28 @@ use crate::error::ApiError;
 use crate::metrics::GatewayMetrics;
 use crate::signature::DiscordVerifier;
 
-/// Everything a handler needs; cheap to clone (all handles).
+/// Everything a handler needs, behind one `Arc`: axum clones the state for every extractor of
+/// every request, so a clone must be a single reference-count increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl AppState {
+    /// Wraps the parts.
+    pub fn new(inner: AppStateInner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct AppStateInner {
     /// Tenants, loaded once at start.
     pub tenants: Arc<TenantRegistry>,
     /// The job queue (Redis Streams).
