@@ -6,4 +6,5 @@ mod queue_cluster;
 mod queue_failures;
 mod queue_fairness;
 mod queue_processes;
+mod queue_resilience;
 mod queue_semantics;
