@@ -14,8 +14,8 @@ pub async fn up(settings: Settings) -> anyhow::Result<()> {
     let shutdown = init(&settings);
     let mut roles = tokio::task::JoinSet::new();
     let (g, w, mut s) = (settings.clone(), settings.clone(), settings);
-    // One metrics address per process: the worker serves it; the scheduler's gauges are the
-    // queue's, which the worker's registry also carries.
+    // One metrics address per process: the worker serves it, with the queue depth gauges it
+    // refreshes itself.
     s.metrics_addr = None;
     let (t1, t2, t3) = (shutdown.clone(), shutdown.clone(), shutdown.clone());
     roles.spawn(async move { ("gateway", onomancer_gateway::run(&g, t1).await) });

@@ -126,8 +126,20 @@ pub struct WorkerProcess {
 
 impl WorkerProcess {
     pub fn start(namespace: &str, config_dir: &Path, name: &str, concurrency: usize) -> Self {
+        Self::start_with(namespace, config_dir, name, concurrency, &[])
+    }
+
+    /// Starts a worker with extra environment variables.
+    pub fn start_with(
+        namespace: &str,
+        config_dir: &Path,
+        name: &str,
+        concurrency: usize,
+        env: &[(&str, &str)],
+    ) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_onomancer"))
             .arg("worker")
+            .envs(env.iter().copied())
             .env("REDIS_URL", onomancer_testkit::redis_ns::redis_url())
             .env("ONOMANCER_NAMESPACE", namespace)
             .env("ONOMANCER_CONFIG_DIR", config_dir)

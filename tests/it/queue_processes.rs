@@ -176,3 +176,75 @@ async fn ten_thousand_jobs_through_three_worker_processes_none_lost_none_twice()
     }
     assert!(t.queue.dlq_list(None, 1).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_worker_process_exports_queue_metrics() {
+    let t = TestQueue::new(fast_config()).await;
+    let cfg = config_dir(serde_json::json!({ "claimIdleMs": 30000, "maxAttempts": 1 }));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut jobs: Vec<NewJob> = (0..5)
+        .map(|_| NewJob::new(TenantId::new("thj"), JobKind::NOOP, Lane::Default, &()))
+        .collect();
+    jobs.push(NewJob::new(
+        TenantId::new("thj"),
+        JobKind::SLEEP,
+        Lane::Default,
+        &serde_json::json!({"ms": 0, "terminal": "no"}),
+    ));
+    let ids: Vec<JobId> = t
+        .queue
+        .enqueue_many(jobs)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let mut w = WorkerProcess::start_with(
+        &t.redis.name,
+        cfg.path(),
+        "metered",
+        2,
+        &[("ONOMANCER_METRICS_ADDR", &addr.to_string())],
+    );
+    let tenant = TenantId::new("thj");
+    wait_until(Duration::from_secs(20), "jobs finished", || async {
+        let mut done = 0;
+        for id in &ids {
+            if t.queue
+                .status(&tenant, id)
+                .await
+                .unwrap()
+                .is_some_and(|s| matches!(s.state, JobState::Succeeded | JobState::Dead))
+            {
+                done += 1;
+            }
+        }
+        done == ids.len()
+    })
+    .await;
+    let get =
+        |path: &'static str| async move { reqwest::get(format!("http://{addr}{path}")).await.ok() };
+    let ready = get("/readyz").await.expect("readyz answers");
+    assert_eq!(ready.status(), 200);
+    let body = std::sync::Mutex::new(String::new());
+    wait_until(Duration::from_secs(10), "acks exported", || async {
+        let text = get("/metrics").await.unwrap().text().await.unwrap();
+        let done = text.contains(r#"onomancer_jobs_acked_total{kind="diag.noop",tenant="thj"} 5"#);
+        *body.lock().unwrap() = text;
+        done
+    })
+    .await;
+    let body = body.into_inner().unwrap();
+    for needle in [
+        r#"onomancer_jobs_claimed_total{kind="diag.noop",tenant="thj"} 5"#,
+        r#"onomancer_jobs_dead_lettered_total{kind="diag.sleep",tenant="thj"} 1"#,
+        "onomancer_job_duration_seconds_bucket",
+        r#"onomancer_queue_depth{lane="default"}"#,
+    ] {
+        assert!(body.contains(needle), "missing {needle} in:\n{body}");
+    }
+    w.signal("TERM");
+    assert!(w.child.wait().unwrap().success());
+}

@@ -17,6 +17,9 @@ use crate::job::{Envelope, Lane};
 use crate::queue::{now_ms, Queue, QueueError, GROUP};
 use crate::redis_conn::RedisConn;
 
+/// How often a worker refreshes its queue depth gauges.
+const DEPTH_EVERY: Duration = Duration::from_secs(5);
+
 /// How long a consumer-name lease lives without renewal.
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -40,6 +43,8 @@ pub(crate) struct Claimer {
     refreshed: Option<Instant>,
     reclaimed: Instant,
     promoted: Instant,
+    /// When the depth gauges were last refreshed (every worker exports them).
+    measured: Option<Instant>,
 }
 
 impl Claimer {
@@ -55,6 +60,7 @@ impl Claimer {
             refreshed: None,
             reclaimed: now,
             promoted: now,
+            measured: None,
         })
     }
 
@@ -155,6 +161,13 @@ impl Claimer {
         if self.options.promote_delayed && self.promoted.elapsed() >= Duration::from_millis(200) {
             self.queue.promote_due().await?;
             self.promoted = Instant::now();
+        }
+        if self.measured.is_none_or(|t| t.elapsed() >= DEPTH_EVERY) {
+            // Depth gauges for this process's /metrics; a failure here is not a claim failure.
+            if let Err(e) = self.queue.stats().await {
+                tracing::debug!(error = %e, "refreshing queue depth gauges failed");
+            }
+            self.measured = Some(Instant::now());
         }
         let reclaim_every = self.queue.config().claim_idle / 2;
         if self.reclaimed.elapsed() >= reclaim_every {
