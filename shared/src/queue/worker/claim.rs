@@ -23,9 +23,9 @@ const DEPTH_EVERY: Duration = Duration::from_secs(5);
 /// How long a consumer-name lease lives without renewal.
 const LEASE: Duration = Duration::from_secs(30);
 
-fn entry_bytes(e: &StreamId) -> Vec<u8> {
-    match e.map.get("e") {
-        Some(redis::Value::BulkString(b)) => b.clone(),
+fn entry_bytes(e: &mut StreamId) -> Vec<u8> {
+    match e.map.remove("e") {
+        Some(redis::Value::BulkString(b)) => b,
         _ => Vec::new(),
     }
 }
@@ -89,12 +89,12 @@ impl Claimer {
         Ok(())
     }
 
-    fn to_claimed(&self, stream: &str, e: &StreamId, deliveries: u32) -> Option<Claimed> {
+    fn to_claimed(&self, stream: &str, mut e: StreamId, deliveries: u32) -> Option<Claimed> {
         let (tenant, lane) = self.owners.get(stream)?.clone();
         Some(Claimed {
             stream: stream.to_owned(),
-            entry_id: e.id.clone(),
-            raw: entry_bytes(e),
+            entry_id: std::mem::take(&mut e.id),
+            raw: entry_bytes(&mut e),
             tenant,
             lane,
             deliveries,
@@ -114,7 +114,7 @@ impl Claimer {
             for (i, it) in per_stream.iter_mut().enumerate() {
                 if let Some(e) = it.next() {
                     any = true;
-                    if let Some(c) = self.to_claimed(&names[i], &e, 1) {
+                    if let Some(c) = self.to_claimed(&names[i], e, 1) {
                         out.push(c);
                     }
                 }
@@ -242,7 +242,7 @@ impl Claimer {
                         map: fields.into_iter().collect(),
                         ..StreamId::default()
                     };
-                    if let Some(c) = self.to_claimed(stream, &e, deliveries) {
+                    if let Some(c) = self.to_claimed(stream, e, deliveries) {
                         self.queue
                             .metrics()
                             .reclaimed
@@ -296,7 +296,7 @@ impl Claimer {
             };
             for e in claimed {
                 let deliveries = counts.get(&e.id).copied().unwrap_or(1) + 1;
-                if let Some(cl) = self.to_claimed(&stream, &e, deliveries) {
+                if let Some(cl) = self.to_claimed(&stream, e, deliveries) {
                     out.push(cl);
                 }
             }

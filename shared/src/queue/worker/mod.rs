@@ -75,7 +75,14 @@ pub struct WorkerHandle {
 }
 
 /// The jobs this worker holds, by (stream, entry id), for claim extension and hand-back.
-type InFlight = Arc<Mutex<HashMap<(String, String), (Claimed, Envelope)>>>;
+type InFlight = Arc<Mutex<HashMap<(String, String), Arc<(Claimed, Envelope)>>>>;
+
+/// Metric handles of one (tenant, kind).
+struct KindMetrics {
+    claimed: prometheus::IntCounter,
+    acked: prometheus::IntCounter,
+    succeeded: prometheus::Histogram,
+}
 
 /// Runs a handler over the queue.
 pub struct WorkerRuntime<H> {
@@ -83,6 +90,8 @@ pub struct WorkerRuntime<H> {
     handler: Arc<H>,
     options: WorkerOptions,
     handle: WorkerHandle,
+    /// Metric handles by (tenant, kind).
+    kind_metrics: Mutex<HashMap<(crate::ids::TenantId, crate::job::JobKind), Arc<KindMetrics>>>,
 }
 
 impl<H: JobHandler> WorkerRuntime<H> {
@@ -93,6 +102,7 @@ impl<H: JobHandler> WorkerRuntime<H> {
             handler,
             options,
             handle: WorkerHandle::default(),
+            kind_metrics: Mutex::default(),
         }
     }
 
@@ -211,14 +221,15 @@ impl<H: JobHandler> WorkerRuntime<H> {
                 }
             }
         }
-        let leftovers: Vec<(Claimed, Envelope)> = inflight
+        let leftovers: Vec<Arc<(Claimed, Envelope)>> = inflight
             .lock()
             .expect("lock")
             .drain()
             .map(|(_, v)| v)
             .collect();
-        for (claimed, env) in leftovers {
-            if let Err(e) = self.queue.hand_back(&claimed, &env).await {
+        for job in leftovers {
+            let (claimed, env) = &*job;
+            if let Err(e) = self.queue.hand_back(claimed, env).await {
                 tracing::warn!(error = %e, job_id = %env.id, "hand-back failed; the entry will be reclaimed after the idle time");
             }
         }
@@ -263,6 +274,25 @@ impl<H: JobHandler> WorkerRuntime<H> {
         ready
     }
 
+    /// Counters of one (tenant, kind), looked up once per job instead of once per counter.
+    fn kind_metrics(&self, env: &Envelope) -> Arc<KindMetrics> {
+        let mut cache = self.kind_metrics.lock().expect("lock");
+        if let Some(m) = cache.get(&(env.tenant.clone(), env.kind.clone())) {
+            return m.clone();
+        }
+        let m = self.queue.metrics();
+        let labels = [env.tenant.as_str(), env.kind.as_str()];
+        let k = Arc::new(KindMetrics {
+            claimed: m.claimed.with_label_values(&labels),
+            acked: m.acked.with_label_values(&labels),
+            succeeded: m
+                .duration
+                .with_label_values(&[env.kind.as_str(), "succeeded"]),
+        });
+        cache.insert((env.tenant.clone(), env.kind.clone()), k.clone());
+        k
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn spawn_job(
         &self,
@@ -275,18 +305,7 @@ impl<H: JobHandler> WorkerRuntime<H> {
         freed: &Arc<Notify>,
     ) {
         let key = (claimed.stream.clone(), claimed.entry_id.clone());
-        inflight
-            .lock()
-            .expect("lock")
-            .insert(key.clone(), (claimed.clone(), env.clone()));
-        let (queue, handler, inflight, ack_tx, freed, finished) = (
-            self.queue.clone(),
-            self.handler.clone(),
-            inflight.clone(),
-            ack_tx.clone(),
-            freed.clone(),
-            self.handle.finished.clone(),
-        );
+        let metrics = self.kind_metrics(&env);
         let span = tracing::info_span!(
             "job",
             job_id = %env.id,
@@ -296,29 +315,33 @@ impl<H: JobHandler> WorkerRuntime<H> {
             lane = %env.lane,
             trace_id = env.trace.as_ref().map(|t| t.trace_id()).unwrap_or(""),
         );
+        let job = Arc::new((claimed, env));
+        inflight
+            .lock()
+            .expect("lock")
+            .insert(key.clone(), job.clone());
+        let (queue, handler, inflight, ack_tx, freed, finished) = (
+            self.queue.clone(),
+            self.handler.clone(),
+            inflight.clone(),
+            ack_tx.clone(),
+            freed.clone(),
+            self.handle.finished.clone(),
+        );
         tasks.spawn(
             async move {
-                let labels = [env.tenant.to_string(), env.kind.to_string()];
-                queue.metrics().claimed.with_label_values(&[&labels[0], &labels[1]]).inc();
+                let (claimed, env) = &*job;
+                metrics.claimed.inc();
                 let started = Instant::now();
                 let result = handler.handle(env.clone()).await;
-                let outcome = match &result {
-                    Ok(_) => "succeeded",
-                    Err(JobError::Retryable { .. }) => "retryable",
-                    Err(JobError::Terminal { .. }) => "terminal",
-                    Err(JobError::Deferred { .. }) => "deferred",
-                };
-                queue
-                    .metrics()
-                    .duration
-                    .with_label_values(&[&labels[1], outcome])
-                    .observe(started.elapsed().as_secs_f64());
+                let elapsed = started.elapsed().as_secs_f64();
                 match result {
                     Ok(out) => {
+                        metrics.succeeded.observe(elapsed);
                         // Out of the in-flight set before the ack is queued, so a shutdown can
                         // never hand back a job that already succeeded.
                         inflight.lock().expect("lock").remove(&key);
-                        queue.metrics().acked.with_label_values(&[&labels[0], &labels[1]]).inc();
+                        metrics.acked.inc();
                         let _ = ack_tx.send(Ack {
                             stream: claimed.stream.clone(),
                             entry_id: claimed.entry_id.clone(),
@@ -327,11 +350,21 @@ impl<H: JobHandler> WorkerRuntime<H> {
                         });
                     }
                     Err(err) => {
+                        let outcome = match &err {
+                            JobError::Retryable { .. } => "retryable",
+                            JobError::Terminal { .. } => "terminal",
+                            JobError::Deferred { .. } => "deferred",
+                        };
+                        queue
+                            .metrics()
+                            .duration
+                            .with_label_values(&[env.kind.as_str(), outcome])
+                            .observe(elapsed);
                         let mut delay = Duration::from_millis(50);
                         // Keep trying: the entry is pending until this lands, so nothing is lost
                         // even if we give up (it would be reclaimed), but retrying here is faster.
                         for _ in 0..8 {
-                            match queue.fail(&claimed, &env, &err).await {
+                            match queue.fail(claimed, env, &err).await {
                                 Ok(()) => break,
                                 Err(e) => {
                                     tracing::warn!(error = %e, "recording a job failure failed; retrying");
