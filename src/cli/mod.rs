@@ -4,6 +4,7 @@ mod admin;
 mod bench;
 mod queue_ops;
 mod roles;
+mod transform;
 
 use clap::{Parser, Subcommand};
 use onomancer_shared::settings::Settings;
@@ -61,6 +62,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Writes a document for each persona through the queue (`--dry-run`: estimate only).
+    Transform(transform::TransformArgs),
     /// Benchmarks against the configured Redis (isolated keys, cleaned up afterwards).
     Bench {
         #[command(subcommand)]
@@ -77,6 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker => roles::worker(settings).await,
         Command::Scheduler => roles::scheduler(settings).await,
         Command::Queue { command } => queue_ops::queue(settings, command).await,
+        Command::Transform(args) => transform::run(settings, args).await,
         Command::Dlq { command } => queue_ops::dlq(settings, command).await,
         Command::Bench { command } => bench::run(settings, command).await,
         Command::Discord { command } => admin::discord(settings, command).await,
