@@ -257,11 +257,11 @@ impl Queue {
             let status = keys.status(&tenant, &id);
             let idem = job.idempotency_key.clone();
             let env = job.into_envelope(id.clone(), now).encode();
-            self.inner
+            let enqueued = self
+                .inner
                 .metrics
                 .enqueued
-                .with_label_values(&[tenant.as_str(), kind.as_str()])
-                .inc();
+                .with_label_values(&[tenant.as_str(), kind.as_str()]);
             if let Some(key) = idem {
                 let mut inv = self.scripts().enqueue.prepare_invoke();
                 inv.key(keys.idempotency(&tenant, &key))
@@ -276,7 +276,7 @@ impl Queue {
                     .arg(kind.as_str())
                     .arg(lane.as_str())
                     .arg(now);
-                idempotent.push((results.len(), inv));
+                idempotent.push((results.len(), inv, enqueued));
                 results.push(None);
                 continue;
             }
@@ -305,6 +305,7 @@ impl Queue {
                 .ignore();
             pipe.expire(&status, cfg.status_ttl.as_secs() as i64)
                 .ignore();
+            enqueued.inc();
             results.push(Some(Enqueued { id, created: true }));
         }
         if results.iter().any(Option::is_some) {
@@ -312,13 +313,16 @@ impl Queue {
         }
         // Idempotent enqueues run as scripts; the multiplexed connection pipelines them.
         let conn = self.conn();
-        let answers = futures::future::join_all(idempotent.iter().map(|(_, inv)| {
+        let answers = futures::future::join_all(idempotent.iter().map(|(_, inv, _)| {
             let mut c = conn.clone();
             async move { inv.invoke_async::<(String, i64)>(&mut c).await }
         }))
         .await;
-        for ((slot, _), answer) in idempotent.iter().zip(answers) {
+        for ((slot, _, enqueued), answer) in idempotent.iter().zip(answers) {
             let (id, created) = answer?;
+            if created == 1 {
+                enqueued.inc();
+            }
             results[*slot] = Some(Enqueued {
                 id: JobId::new(id),
                 created: created == 1,
