@@ -67,6 +67,7 @@ pub async fn create_transform(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    tracing::Span::current().record("tenant", tenant.tenant_id.as_str());
     let de = &mut serde_json::Deserializer::from_slice(&body);
     let req: TransformRequest = serde_path_to_error::deserialize(de)
         .map_err(|e| ApiError::BadRequest(format!("invalid body: {}: {}", e.path(), e.inner())))?;
@@ -156,6 +157,7 @@ pub async fn job_status(
     ApiTenant(tenant): ApiTenant,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    tracing::Span::current().record("tenant", tenant.tenant_id.as_str());
     state.check_rate(&tenant).await?;
     let id = JobId::parse(&id).map_err(|_| ApiError::NotFound)?;
     let status = state
@@ -195,6 +197,7 @@ pub async fn usage(
     ApiTenant(tenant): ApiTenant,
     Query(q): Query<UsageQuery>,
 ) -> Result<Response, ApiError> {
+    tracing::Span::current().record("tenant", tenant.tenant_id.as_str());
     state.check_rate(&tenant).await?;
     let now = Utc::now();
     let from = match q.from.as_deref() {

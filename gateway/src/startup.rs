@@ -61,7 +61,14 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let span = tracing::info_span!("request", method = %req.method(), route = %route, delivery = %delivery);
+    // `tenant` is filled in by whoever resolves it (the API-key extractor records it here).
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        route = %route,
+        delivery = %delivery,
+        tenant = tracing::field::Empty,
+    );
     let started = Instant::now();
     let response = match tokio::time::timeout(
         deadline(&route),
