@@ -295,3 +295,110 @@ async fn dry_run_names_tiers_and_estimates_without_calling_claude() {
         .collect();
     assert_eq!(served, vec!["l1", "l1", "claude", "claude"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_workers_sending_twenty_requests_each_make_one_call_per_persona() {
+    let h = Harness::new(&shipped_prompts()).await;
+    // Calls take a while, so the 80 requests overlap.
+    h.claude.set_delay(Some(Duration::from_millis(150)));
+    let workers: Vec<_> = (0..4)
+        .map(|_| h.another_engine(&shipped_prompts()))
+        .collect();
+    let doc = prd(3000, "concurrency");
+    let tenant = TenantId::new("thj");
+    let mut tasks = Vec::new();
+    for engine in &workers {
+        for _ in 0..20 {
+            let engine = engine.clone();
+            let doc = doc.clone();
+            let tenant = tenant.clone();
+            tasks.push(tokio::spawn(async move {
+                let job = JobId::generate();
+                let ctx = RunContext {
+                    tenant: &tenant,
+                    job: &job,
+                    user: None,
+                };
+                engine.transform(&ctx, &doc, &personas()).await.unwrap()
+            }));
+        }
+    }
+    let mut paid = 0;
+    let mut texts = std::collections::BTreeSet::new();
+    for t in tasks {
+        let run = t.await.unwrap();
+        paid += run
+            .personas
+            .iter()
+            .filter(|p| p.served_by == "claude")
+            .count();
+        for p in &run.personas {
+            texts.insert((p.persona.clone(), p.text.to_string()));
+        }
+    }
+    assert_eq!(h.claude.calls(), 4, "one Claude call per persona");
+    assert_eq!(paid, 4);
+    assert_eq!(
+        texts.len(),
+        4,
+        "every request got the same text per persona"
+    );
+    let per_persona: std::collections::BTreeMap<String, usize> =
+        h.claude
+            .requests()
+            .iter()
+            .fold(Default::default(), |mut m, r| {
+                let ask = r.body["messages"][0]["content"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned();
+                let persona = ask.split_whitespace().nth(1).unwrap_or("").to_owned();
+                *m.entry(persona).or_default() += 1;
+                m
+            });
+    assert!(per_persona.values().all(|n| *n == 1), "{per_persona:?}");
+}
+
+#[tokio::test]
+async fn the_claude_rate_limit_defers_the_job() {
+    use onomancer_shared::queue::{Queue, QueueConfig, RateLimit, RateLimiter};
+    let h = Harness::new(&shipped_prompts()).await;
+    let queue = Queue::connect(
+        &onomancer_testkit::redis_ns::redis_url(),
+        h.redis.keys.clone(),
+        QueueConfig::default(),
+        &prometheus::Registry::new(),
+    )
+    .await
+    .unwrap();
+    let tenant = TenantId::new("thj");
+    let limiter = RateLimiter::new(queue, Default::default()).with_tenant_limit(
+        tenant.clone(),
+        "claude",
+        RateLimit::new(2, Duration::from_secs(60)),
+    );
+    let mut engine = (*h.engine).clone();
+    engine.limiter = Some(limiter);
+    let job = JobId::generate();
+    let ctx = RunContext {
+        tenant: &tenant,
+        job: &job,
+        user: None,
+    };
+    match engine
+        .transform(&ctx, &prd(1500, "limited"), &personas())
+        .await
+        .unwrap_err()
+    {
+        JobError::Deferred { wait, reason } => {
+            assert!(
+                wait > Duration::ZERO && wait <= Duration::from_secs(60),
+                "{wait:?}"
+            );
+            assert!(reason.contains("claude"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Two calls fit in the window; the personas they wrote are cached for the retry.
+    assert_eq!(h.claude.calls(), 2);
+}
