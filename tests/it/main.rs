@@ -8,3 +8,4 @@ mod queue_fairness;
 mod queue_processes;
 mod queue_resilience;
 mod queue_semantics;
+mod scheduler;
