@@ -146,3 +146,85 @@ async fn api_jobs_post_nothing_and_return_the_outcome() {
         onomancer_shared::cache::content_hash("A short spec.").to_string()
     );
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn workspace_tenants_get_one_google_doc_per_persona_once() {
+    use onomancer_shared::integrations::google::{GoogleClient, GoogleConfig};
+    use onomancer_testkit::google_fake::GoogleFake;
+
+    let h = Harness::new(&shipped_prompts()).await;
+    let discord = DiscordFake::start().await;
+    let google = GoogleFake::start().await;
+    let root = google.add_shared_drive_folder("THJ");
+    // The shipped config, with thj's root folder pointing at the fake's Shared Drive folder.
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../config"),
+        dir.path(),
+    );
+    let thj = dir.path().join("tenants/thj.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&thj).unwrap()).unwrap();
+    v["config"]["folderIds"]["root"] = serde_json::Value::from(root.clone());
+    std::fs::write(&thj, v.to_string()).unwrap();
+
+    let mut handler = handler(&h, &discord).await;
+    handler.tenants = Arc::new(TenantRegistry::load(dir.path()).unwrap());
+    let client = GoogleClient::from_key_json(
+        GoogleConfig::at_origin(google.origin()),
+        &google.service_account_json().into(),
+    )
+    .unwrap();
+    handler.google = BTreeMap::from([(TenantId::new("thj"), client)]);
+
+    let mut job = discord_job("# Spec\nThe API gains a search endpoint.", "itoken-g");
+    job.personas = vec!["product".into(), "devrel".into()];
+    let env = envelope(&job);
+    let out = handler.handle(&env).await.unwrap().result.unwrap();
+    let docs = |g: &GoogleFake| {
+        g.files()
+            .into_iter()
+            .filter(|f| f.mime_type == "application/vnd.google-apps.document")
+            .collect::<Vec<_>>()
+    };
+    let saved = docs(&google);
+    assert_eq!(saved.len(), 2, "{saved:?}");
+    // Under /tenants/thj/Products/onomancer/.
+    let folders = google.files();
+    let product_folder = folders
+        .iter()
+        .find(|f| f.name == "onomancer")
+        .expect("product folder");
+    assert!(saved
+        .iter()
+        .all(|d| d.parents == vec![product_folder.id.clone()]));
+    assert!(saved.iter().any(|d| d.text.contains("[devrel]")));
+    for p in out["documents"][0]["personas"].as_array().unwrap() {
+        assert!(p["doc_link"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://docs.google.com/document/d/"));
+    }
+    // The job runs again: no second document, no second post.
+    handler.handle(&env).await.unwrap();
+    assert_eq!(docs(&google).len(), 2);
+    let all: String = discord
+        .interaction_messages("itoken-g")
+        .iter()
+        .map(|m| m.content.clone())
+        .collect();
+    assert!(all.contains("[Google Doc](https://docs.google.com/document/d/"));
+}
