@@ -4,6 +4,7 @@
 //!
 //! It knows nothing about HTTP routing or webhook formats: those belong to the gateway.
 
+pub mod activity;
 pub mod admission;
 pub mod cache;
 pub mod db;
