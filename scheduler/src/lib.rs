@@ -11,7 +11,6 @@ use anyhow::Context;
 use onomancer_shared::queue::{Queue, QueueConfig};
 use onomancer_shared::settings::Settings;
 use onomancer_shared::tenant::TenantRegistry;
-use redis::Script;
 use tokio_util::sync::CancellationToken;
 
 pub use cron_jobs::{DigestSchedule, DueJobs};
@@ -25,7 +24,6 @@ pub struct Scheduler {
     instance: String,
     schedules: Vec<DigestSchedule>,
     due: DueJobs,
-    leader_script: Script,
     /// How often upkeep runs.
     pub tick: Duration,
     /// How often trimming and depth gauges run.
@@ -40,22 +38,16 @@ impl Scheduler {
             instance: uuid::Uuid::new_v4().to_string(),
             schedules,
             due: DueJobs::starting_now(),
-            leader_script: Script::new(include_str!("leader.lua")),
             tick: Duration::from_millis(250),
             upkeep_every: Duration::from_secs(10),
         }
     }
 
     /// Takes or renews leadership; true while this instance leads.
-    pub async fn lead(&self) -> Result<bool, redis::RedisError> {
-        let r: i64 = self
-            .leader_script
-            .key(self.queue.keys().scheduler_leader())
-            .arg(&self.instance)
-            .arg(LEASE.as_millis() as u64)
-            .invoke_async(&mut self.queue.conn())
-            .await?;
-        Ok(r == 1)
+    pub async fn lead(&self) -> Result<bool, onomancer_shared::queue::QueueError> {
+        self.queue
+            .hold_lease(&self.queue.keys().scheduler_leader(), &self.instance, LEASE)
+            .await
     }
 
     /// One pass of the leader's work: promote due jobs, fire due cron schedules.

@@ -248,3 +248,36 @@ async fn a_worker_process_exports_queue_metrics() {
     w.signal("TERM");
     assert!(w.child.wait().unwrap().success());
 }
+
+#[tokio::test]
+async fn a_restarted_worker_drains_its_own_pending_jobs_first() {
+    // Claim idle of 10 minutes: only the restarted consumer itself can pick these jobs up in time.
+    let t = TestQueue::new(fast_config()).await;
+    let cfg = config_dir(serde_json::json!({ "claimIdleMs": 600000 }));
+    let ids: Vec<JobId> = t
+        .queue
+        .enqueue_many((0..3).map(|_| sleep_job(1500)).collect())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let mut first = WorkerProcess::start(&t.redis.name, cfg.path(), "phoenix", 4);
+    wait_until(Duration::from_secs(20), "jobs running", || {
+        all_in(&t, &ids, JobState::Running)
+    })
+    .await;
+    first.signal("KILL");
+    let _ = first.child.wait();
+    // Same name, as a restarted container (same host name, pid 1) would have.
+    let _again = WorkerProcess::start(&t.redis.name, cfg.path(), "phoenix", 4);
+    wait_until(Duration::from_secs(30), "drained and done", || {
+        all_in(&t, &ids, JobState::Succeeded)
+    })
+    .await;
+    let tenant = TenantId::new("thj");
+    for id in &ids {
+        let s = t.status(&tenant, id).await;
+        assert_eq!(s.completions, 1);
+    }
+}

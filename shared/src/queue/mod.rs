@@ -172,6 +172,25 @@ impl Queue {
         &self.inner.scripts
     }
 
+    /// Takes or renews the lease `key` for `token`; true while `token` holds it. Used for the
+    /// scheduler's leadership and for worker consumer names.
+    pub async fn hold_lease(
+        &self,
+        key: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<bool, QueueError> {
+        let held: i64 = self
+            .scripts()
+            .lease
+            .key(key)
+            .arg(token)
+            .arg(ttl.as_millis() as u64)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(held == 1)
+    }
+
     /// `PING`: is Redis reachable?
     pub async fn ping(&self) -> Result<(), QueueError> {
         Ok(self.inner.conn.ping().await?)

@@ -16,6 +16,7 @@ pub(crate) struct Scripts {
     pub trim: Script,
     pub rate_limit: Script,
     pub replay: Script,
+    pub lease: Script,
 }
 
 impl Scripts {
@@ -31,6 +32,7 @@ impl Scripts {
             trim: Script::new(include_str!("lua/trim.lua")),
             rate_limit: Script::new(include_str!("lua/rate_limit.lua")),
             replay: Script::new(include_str!("lua/replay.lua")),
+            lease: Script::new(include_str!("lua/lease.lua")),
         }
     }
 }

@@ -20,9 +20,6 @@ use crate::redis_conn::RedisConn;
 /// How often a worker refreshes its queue depth gauges.
 const DEPTH_EVERY: Duration = Duration::from_secs(5);
 
-/// How long a consumer-name lease lives without renewal.
-const LEASE: Duration = Duration::from_secs(30);
-
 fn entry_bytes(e: &mut StreamId) -> Vec<u8> {
     match e.map.remove("e") {
         Some(redis::Value::BulkString(b)) => b,
@@ -341,11 +338,14 @@ pub(crate) async fn mark_running(
 /// Extends claims on in-flight entries and renews the consumer lease, until `stop`.
 pub(crate) async fn run_heartbeat(
     queue: Queue,
-    consumer: String,
+    options: WorkerOptions,
+    token: String,
     inflight: InFlight,
     stop: Arc<Notify>,
 ) {
-    let every = (queue.config().claim_idle / 3).min(LEASE / 3);
+    let consumer = options.consumer.clone();
+    let lease = options.consumer_lease;
+    let every = (queue.config().claim_idle / 3).min(lease / 3);
     loop {
         tokio::select! {
             _ = stop.notified() => return,
@@ -378,50 +378,68 @@ pub(crate) async fn run_heartbeat(
                 Err(e) => tracing::warn!(error = %e, "extending job claims failed"),
             }
         }
-        let mut c = queue.conn();
-        let r: redis::RedisResult<()> = c
-            .pset_ex(
-                queue.keys().consumer_lease(&consumer),
-                std::process::id(),
-                LEASE.as_millis() as u64,
-            )
-            .await;
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "renewing the consumer lease failed");
+        match queue
+            .hold_lease(&queue.keys().consumer_lease(&consumer), &token, lease)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => tracing::error!(
+                consumer,
+                "another process took this consumer name's lease (this one stalled past it)"
+            ),
+            Err(e) => tracing::warn!(error = %e, "renewing the consumer lease failed"),
         }
     }
 }
 
-/// Takes the lease on a consumer name; if a live process holds it, picks a unique variant.
-pub(crate) async fn take_consumer_lease(queue: &Queue, wanted: &str) -> Result<String, QueueError> {
-    let mut c = queue.conn();
-    let mut name = wanted.to_owned();
-    for _ in 0..5 {
-        let ok: Option<String> = redis::cmd("SET")
-            .arg(queue.keys().consumer_lease(&name))
-            .arg(std::process::id())
-            .arg("NX")
-            .arg("PX")
-            .arg(LEASE.as_millis() as u64)
-            .query_async(&mut c)
-            .await?;
-        if ok.is_some() {
-            return Ok(name);
+/// Takes the lease on a consumer name for `token`. A name still leased by an earlier incarnation
+/// of this worker (it crashed; same host and pid, as in a restarted container) is waited for until
+/// its lease expires, so the restarted worker drains its own pending entries; a name that stays
+/// leased longer is held by a live duplicate, and a unique variant is used instead.
+pub(crate) async fn take_consumer_lease(
+    queue: &Queue,
+    wanted: &str,
+    token: &str,
+    lease: Duration,
+) -> Result<String, QueueError> {
+    let key = queue.keys().consumer_lease(wanted);
+    let deadline = Instant::now() + lease + Duration::from_millis(500);
+    let mut warned = false;
+    while Instant::now() < deadline {
+        if queue.hold_lease(&key, token, lease).await? {
+            return Ok(wanted.to_owned());
         }
-        tracing::warn!(
-            consumer = name,
-            "consumer name is held by a live worker; choosing another"
-        );
-        name = format!(
-            "{wanted}-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
+        if !warned {
+            tracing::warn!(
+                consumer = wanted,
+                wait_ms = lease.as_millis() as u64,
+                "consumer name is leased (a previous run that crashed, or a live duplicate); waiting for the lease to expire"
+            );
+            warned = true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let name = format!(
+        "{wanted}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    tracing::warn!(
+        consumer = wanted,
+        using = name,
+        "consumer name is held by a live worker; using a unique variant"
+    );
+    queue
+        .hold_lease(&queue.keys().consumer_lease(&name), token, lease)
+        .await?;
     Ok(name)
 }
 
-/// Drops the lease at a clean stop.
-pub(crate) async fn release_consumer_lease(queue: &Queue, consumer: &str) {
+/// Drops the lease at a clean stop (only if this process still holds it).
+pub(crate) async fn release_consumer_lease(queue: &Queue, consumer: &str, token: &str) {
+    let key = queue.keys().consumer_lease(consumer);
     let mut c = queue.conn();
-    let _: redis::RedisResult<()> = c.del(queue.keys().consumer_lease(consumer)).await;
+    let holder: redis::RedisResult<Option<String>> = c.get(&key).await;
+    if holder.ok().flatten().as_deref() == Some(token) {
+        let _: redis::RedisResult<()> = c.del(&key).await;
+    }
 }

@@ -40,6 +40,9 @@ pub struct WorkerOptions {
     pub tenant_refresh: Duration,
     /// Also promote due delayed jobs (cheap and idempotent, so retries flow without a scheduler).
     pub promote_delayed: bool,
+    /// Lease on the consumer name, renewed every third of it; a restarted worker with the same
+    /// name waits at most this long to take its name (and its pending entries) back.
+    pub consumer_lease: Duration,
 }
 
 impl WorkerOptions {
@@ -52,6 +55,7 @@ impl WorkerOptions {
             block: Duration::from_millis(250),
             tenant_refresh: Duration::from_millis(500),
             promote_delayed: true,
+            consumer_lease: Duration::from_secs(10),
         }
     }
 }
@@ -117,8 +121,14 @@ impl<H: JobHandler> WorkerRuntime<H> {
         mut self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), QueueError> {
-        self.options.consumer =
-            claim::take_consumer_lease(&self.queue, &self.options.consumer).await?;
+        let token = uuid::Uuid::new_v4().to_string();
+        self.options.consumer = claim::take_consumer_lease(
+            &self.queue,
+            &self.options.consumer,
+            &token,
+            self.options.consumer_lease,
+        )
+        .await?;
         let consumer = self.options.consumer.clone();
         tracing::info!(
             consumer,
@@ -132,7 +142,8 @@ impl<H: JobHandler> WorkerRuntime<H> {
         let stop_aux = Arc::new(Notify::new());
         let heartbeat = tokio::spawn(claim::run_heartbeat(
             self.queue.clone(),
-            consumer.clone(),
+            self.options.clone(),
+            token.clone(),
             inflight.clone(),
             stop_aux.clone(),
         ));
@@ -237,7 +248,7 @@ impl<H: JobHandler> WorkerRuntime<H> {
         let _ = acker.await;
         stop_aux.notify_one();
         let _ = heartbeat.await;
-        claim::release_consumer_lease(&self.queue, &consumer).await;
+        claim::release_consumer_lease(&self.queue, &consumer, &token).await;
         tracing::info!(consumer, "worker stopped");
         Ok(())
     }
