@@ -253,7 +253,9 @@ fn sqlite_file(pool: &SqlitePool) -> Option<std::path::PathBuf> {
     let options = pool.connect_options();
     let path = options.get_filename();
     let name = path.to_string_lossy();
-    (!name.is_empty() && !name.contains(":memory:")).then(|| path.to_path_buf())
+    // sqlx names in-memory databases `file:sqlx-in-memory-N` (a URI filename).
+    let in_memory = name.is_empty() || name.contains(":memory:") || name.starts_with("file:");
+    (!in_memory).then(|| path.to_path_buf())
 }
 
 /// Takes an exclusive advisory lock next to `db_file`; released when the file is dropped.
