@@ -159,6 +159,7 @@ async fn bench_cost(redis: &TestRedis) -> serde_json::Value {
         prices,
         models,
         prompts: PromptStore::new(config_dir.join("prompts")),
+        duration: None,
     };
     // A PRD whose calls carry ~12,000 input tokens each (document + instructions).
     let mut prd = String::from("# PRD: Checkout redesign\n\n");

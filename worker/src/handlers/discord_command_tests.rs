@@ -295,6 +295,7 @@ fn engine(s: &Setup, claude: &ClaudeFake) -> TransformEngine {
             summarize: "claude-test".into(),
         },
         prompts: PromptStore::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/prompts")),
+        duration: None,
     }
 }
 

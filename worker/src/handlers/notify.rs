@@ -65,6 +65,9 @@ struct LinearActivity {
     actor: Option<String>,
     #[serde(default)]
     changed: Vec<String>,
+    /// `createdAt` of the event (activity time for digests).
+    #[serde(default)]
+    created_at: Option<String>,
 }
 
 /// Runs notification jobs. Cheap to clone.
@@ -297,6 +300,11 @@ impl NotifyHandler {
         })
     }
 }
+
+// Activity for weekly digests (owned by the digest work): the same payloads, stored.
+#[path = "notify_activity.rs"]
+mod activity;
+pub use activity::record_activity;
 
 #[cfg(test)]
 #[path = "notify_tests.rs"]

@@ -43,6 +43,27 @@ pub struct TransformEngine {
     pub models: ModelRoutes,
     /// Prompt templates.
     pub prompts: PromptStore,
+    /// `onomancer_transformation_duration_seconds{persona,tenant}` (`None` in tools and tests
+    /// that export no metrics).
+    pub duration: Option<prometheus::HistogramVec>,
+}
+
+/// Registers the seed's `onomancer_transformation_duration_seconds{persona,tenant}` histogram.
+pub fn register_duration(
+    registry: &prometheus::Registry,
+) -> Result<prometheus::HistogramVec, prometheus::Error> {
+    let h = prometheus::HistogramVec::new(
+        prometheus::HistogramOpts::new(
+            "onomancer_transformation_duration_seconds",
+            "Time to produce one persona's version of a document (cache hit or Claude call)",
+        )
+        .buckets(vec![
+            0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 45.0, 60.0, 120.0,
+        ]),
+        &["persona", "tenant"],
+    )?;
+    registry.register(Box::new(h.clone()))?;
+    Ok(h)
 }
 
 /// Who a run is for.
@@ -206,6 +227,7 @@ impl TransformEngine {
         document: &OnceCell<(String, bool)>,
         max_tokens: u32,
     ) -> Result<PersonaOutcome, JobError> {
+        let started = std::time::Instant::now();
         let lookup = self
             .cache
             .get_or_compute(&plan.key, &plan.expect, || async {
@@ -228,6 +250,10 @@ impl TransformEngine {
                 .await
             })
             .await?;
+        if let Some(h) = &self.duration {
+            h.with_label_values(&[plan.persona.as_str(), ctx.tenant.as_str()])
+                .observe(started.elapsed().as_secs_f64());
+        }
         let (served_by, tokens) = match lookup.source {
             Source::Computed => ("claude".to_owned(), tokens_of(&lookup.entry.usage)),
             Source::Cache(t) => (t.as_str().to_owned(), TokenCounts::default()),

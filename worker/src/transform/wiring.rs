@@ -141,6 +141,10 @@ impl TransformHandler {
             prices,
             models,
             prompts: PromptStore::new(settings.config_dir.join("prompts")),
+            duration: Some(
+                crate::transform::engine::register_duration(registry)
+                    .context("registering transform metrics")?,
+            ),
         };
         Ok(Self {
             engine: Arc::new(engine),

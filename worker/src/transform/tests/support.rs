@@ -89,6 +89,7 @@ pub fn engine_on(
             summarize: SUMMARIZE_MODEL.into(),
         },
         prompts: PromptStore::new(prompts),
+        duration: None,
     }
 }
 
