@@ -82,6 +82,7 @@ pub async fn run(settings: Settings, args: TransformArgs) -> anyhow::Result<()> 
             prices,
             models,
             prompts: PromptStore::new(settings.config_dir.join("prompts")),
+            duration: None,
         };
         let report = dry_run(&engine, &tenant.tenant_id, &text, &personas)
             .await

@@ -51,7 +51,9 @@ pub async fn webhook(
     span.record("delivery", delivery.as_str());
     span.record("event", event.as_str());
 
-    state.check_rate(&tenant).await?;
+    // No request-rate refusal here: GitHub never retries a delivery on its own, so a 429 would
+    // lose the event. Deliveries are bounded by repository activity, and transforms created by
+    // pushes still consume the tenant's transform quota.
 
     let classified = {
         let (event, delivery, tenant) = (event.clone(), delivery.clone(), tenant.clone());

@@ -286,7 +286,6 @@ impl Queue {
                 inv.key(keys.idempotency(&tenant, &key))
                     .key(&stream)
                     .key(&status)
-                    .key(keys.lane_tenants(lane))
                     .arg(id.as_str())
                     .arg(env)
                     .arg(cfg.idempotency_window.as_secs().max(1))
