@@ -170,6 +170,18 @@ async fn with_a_token_github_files_come_from_the_contents_api() {
 }
 
 #[tokio::test]
+async fn a_host_name_is_resolved_once_and_the_connection_pinned_to_it() {
+    let (base, _server) = file_server().await;
+    let by_name = Url::parse(&format!("http://localhost:{}", base.port().unwrap())).unwrap();
+    let policy = FetchPolicy::default().with_override(SourceKind::GitHubFile, by_name);
+    let source =
+        DocumentSource::parse("https://github.com/0xHoneyJar/onomancer/blob/main/docs/prd.md")
+            .unwrap();
+    let doc = Fetcher::new(policy).fetch(&source, None).await.unwrap();
+    assert_eq!(doc.text, "# PRD\nShip it.\n");
+}
+
+#[tokio::test]
 async fn a_discord_attachment_is_read_with_its_signed_query() {
     let (base, _server) = file_server().await;
     let source = DocumentSource::parse(

@@ -82,6 +82,11 @@ impl DocumentSource {
     /// shapes; anything else that is not blank is pasted text.
     pub fn parse(input: &str) -> Result<Self, SourceError> {
         let trimmed = input.trim();
+        // Discord users wrap links in <...> to suppress previews.
+        let trimmed = match trimmed.strip_prefix('<').and_then(|t| t.strip_suffix('>')) {
+            Some(inner) if !inner.contains(char::is_whitespace) => inner,
+            _ => trimmed,
+        };
         if trimmed.is_empty() {
             return Err(SourceError(format!("the document is empty: {SUPPORTED}")));
         }
@@ -271,7 +276,7 @@ mod tests {
         .unwrap();
         assert_eq!(d.kind(), Some(SourceKind::DiscordAttachment));
         let g = DocumentSource::parse(
-            "https://docs.google.com/document/d/1AbCdEfGhIjKlMnOp_qrs-TUV/edit?tab=t.0",
+            "<https://docs.google.com/document/d/1AbCdEfGhIjKlMnOp_qrs-TUV/edit?tab=t.0>",
         )
         .unwrap();
         assert_eq!(

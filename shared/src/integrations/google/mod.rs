@@ -198,15 +198,17 @@ impl GoogleClient {
         &self,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, GoogleError> {
-        for attempt in 0..2 {
+        let mut renewed = false;
+        loop {
             let token = self.access_token().await?;
             let response = build(&self.inner.http)
                 .bearer_auth(token.expose_secret())
                 .send()
                 .await
                 .map_err(|e| GoogleError::Transport(e.to_string()))?;
-            if response.status().as_u16() == 401 && attempt == 0 {
+            if response.status().as_u16() == 401 && !renewed {
                 self.drop_token().await;
+                renewed = true;
                 continue;
             }
             if response.status().is_success() {
@@ -214,7 +216,6 @@ impl GoogleClient {
             }
             return Err(error::from_response(response, &self.inner.key.client_email).await);
         }
-        unreachable!("the loop returns on its second attempt")
     }
 
     fn drive_url(&self, path: &str) -> String {
