@@ -237,3 +237,7 @@ pub fn build_input(
         omitted,
     }
 }
+
+#[cfg(test)]
+#[path = "digest_input_tests.rs"]
+mod tests;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use onomancer_shared::activity::{ActivitySource, ActivityStore};
 use onomancer_shared::integrations::discord::{DiscordConfig, DiscordPoster};
 use onomancer_shared::llm::{ClaudeClient, ClaudeConfig, MessagesRequest, ModelPrice, Prices};
@@ -15,17 +15,22 @@ use onomancer_shared::{Envelope, JobError, JobId, JobKind, Lane, NewJob, Persona
 use onomancer_testkit::claude_fake::error_body;
 use onomancer_testkit::discord_fake::DiscordFake;
 use onomancer_testkit::{ClaudeFake, TestDb, TestRedis};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::*;
 use crate::handlers::notify::record_activity;
 
+#[path = "digest_fixtures.rs"]
+mod fixtures;
+use fixtures::*;
+
 const ACME_CHANNEL: u64 = 555_000_000_000_000_101;
 const GLOBEX_CHANNEL: u64 = 555_000_000_000_000_102;
+const INITECH_CHANNEL: u64 = 555_000_000_000_000_103;
 const MODEL: &str = "claude-sonnet-test";
 const REPLY: &str = "## Highlights\nSearch got faster and v2.0 shipped.";
 
-fn write_tenants(dir: &Path) {
+fn write_tenants(dir: &Path, root: &str) {
     let repo_config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
     std::fs::create_dir_all(dir.join("tenants")).unwrap();
     for f in ["defaults.json", "quotas.json", "tenants/thj.json"] {
@@ -53,6 +58,12 @@ fn write_tenants(dir: &Path) {
             tenant("globex", "222222222222222222", Some(GLOBEX_CHANNEL)),
         ),
         ("nochan", tenant("nochan", "333333333333333333", None)),
+        ("initech", {
+            let mut t = tenant("initech", "444444444444444444", Some(INITECH_CHANNEL));
+            t["config"]["googleWorkspaceId"] = json!("C0initech");
+            t["config"]["folderIds"] = json!({"root": root});
+            t
+        }),
     ] {
         std::fs::write(dir.join(format!("tenants/{id}.json")), v.to_string()).unwrap();
     }
@@ -69,7 +80,7 @@ struct Setup {
 
 async fn setup(db: TestDb) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    write_tenants(dir.path());
+    write_tenants(dir.path(), "no-root");
     let redis = TestRedis::new().await;
     let claude = ClaudeFake::start().await;
     claude.set_responder(|_| REPLY.to_owned());
@@ -111,94 +122,6 @@ async fn setup(db: TestDb) -> Setup {
         _db: db,
         _dir: dir,
     }
-}
-
-fn week() -> (DateTime<Utc>, DateTime<Utc>) {
-    let end = Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap();
-    (end - ChronoDuration::days(7), end)
-}
-
-fn day(n: i64) -> DateTime<Utc> {
-    week().0 + ChronoDuration::days(n) + ChronoDuration::hours(3)
-}
-
-fn notify_job(tenant: &str, kind: &str, key: &str, at: DateTime<Utc>, payload: Value) -> Envelope {
-    NewJob::new(TenantId::new(tenant), kind, Lane::Default, &payload)
-        .idempotency_key(key)
-        .into_envelope(JobId::generate(), at.timestamp_millis())
-}
-
-fn merged_pr(tenant: &str, n: u64, title: &str, at: DateTime<Utc>) -> Envelope {
-    notify_job(
-        tenant,
-        JobKind::GITHUB_ACTIVITY,
-        &format!("github:pr{n}:activity"),
-        at,
-        json!({"v": 1, "delivery": format!("pr{n}"), "event": "pull_request", "action": "closed",
-               "repo": "octo-org/app", "actor": "alice",
-               "detail": {"type": "pull_request", "number": n, "title": title,
-                          "url": format!("https://github.com/octo-org/app/pull/{n}"),
-                          "merged": true, "head": "feat", "base": "main"}}),
-    )
-}
-
-fn release(tenant: &str, at: DateTime<Utc>) -> Envelope {
-    notify_job(
-        tenant,
-        JobKind::GITHUB_ACTIVITY,
-        "github:rel:activity",
-        at,
-        json!({"v": 1, "delivery": "rel", "event": "release", "action": "published",
-               "repo": "octo-org/app", "actor": "bob",
-               "detail": {"type": "release", "tag": "v2.0.0", "name": "Search 2",
-                          "url": "https://github.com/octo-org/app/releases/v2.0.0",
-                          "prerelease": false, "draft": false}}),
-    )
-}
-
-fn build(
-    tenant: &str,
-    key: &str,
-    action: &str,
-    conclusion: Option<&str>,
-    at: DateTime<Utc>,
-) -> Envelope {
-    notify_job(
-        tenant,
-        JobKind::BUILD_STATUS,
-        key,
-        at,
-        json!({"v": 1, "delivery": key, "event": "workflow_run", "action": action,
-               "repo": "octo-org/app", "name": "CI", "branch": "main", "sha": "0123456789abcdef",
-               "status": "completed", "conclusion": conclusion,
-               "url": "https://github.com/octo-org/app/actions/runs/1"}),
-    )
-}
-
-fn linear(tenant: &str, key: &str, changed: &[&str], at: DateTime<Utc>) -> Envelope {
-    notify_job(
-        tenant,
-        JobKind::LINEAR_ACTIVITY,
-        key,
-        at,
-        json!({"v": 1, "delivery": key, "action": "update", "entity": "Issue", "id": "i1",
-               "identifier": "ENG-7", "title": "Index rebuild", "team": "ENG", "state": "Done",
-               "url": "https://linear.app/acme/issue/ENG-7", "actor": "carol",
-               "changed": changed, "created_at": at.to_rfc3339()}),
-    )
-}
-
-fn push(tenant: &str, at: DateTime<Utc>) -> Envelope {
-    notify_job(
-        tenant,
-        JobKind::GITHUB_ACTIVITY,
-        "github:push:activity",
-        at,
-        json!({"v": 1, "delivery": "push", "event": "push", "action": null, "repo": "octo-org/app",
-               "actor": "alice", "detail": {"type": "push", "git_ref": "refs/heads/main",
-               "before": "a", "after": "b", "commits": 2, "compare": null,
-               "head_message": "wip", "deleted": false}}),
-    )
 }
 
 fn digest_job(tenant: &str, persona: &str, token: Option<&str>) -> Envelope {
@@ -504,4 +427,139 @@ fn the_scheduler_payload_decodes_without_an_interaction_token() {
     let p: DigestPayload = job.payload_as().unwrap();
     assert_eq!(p.interaction_token, None);
     assert_eq!((p.period_start, p.period_end), (start, end));
+}
+
+#[tokio::test]
+async fn workspace_tenants_get_one_google_doc_per_digest() {
+    use onomancer_shared::integrations::google::{GoogleClient, GoogleConfig};
+    use onomancer_testkit::google_fake::GoogleFake;
+
+    let mut s = setup(TestDb::sqlite().await).await;
+    let google = GoogleFake::start().await;
+    let root = google.add_shared_drive_folder("Initech");
+    write_tenants(s._dir.path(), &root);
+    s.handler.tenants = Arc::new(TenantRegistry::load_with_env(s._dir.path(), |_| None).unwrap());
+    let client = GoogleClient::from_key_json(
+        GoogleConfig::at_origin(google.origin()),
+        &google.service_account_json().into(),
+    )
+    .unwrap();
+    s.handler.google = BTreeMap::from([(TenantId::new("initech"), client)]);
+    record_week(&s.handler.activity, "initech").await;
+    let docs = |g: &GoogleFake| {
+        g.files()
+            .into_iter()
+            .filter(|f| f.mime_type == "application/vnd.google-apps.document")
+            .collect::<Vec<_>>()
+    };
+
+    let job = digest_job("initech", "leadership", None);
+    let out = s.handler.handle(&job).await.unwrap().result.unwrap();
+    let saved = docs(&google);
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert_eq!(saved[0].text.trim(), REPLY);
+    assert_eq!(
+        saved[0].name,
+        "Weekly digest — Leadership — Nov 23 – Nov 30, 2026"
+    );
+    // Under /tenants/initech/Digests/leadership/.
+    let folders = google.files();
+    let folder = |name: &str, parent: &str| {
+        folders
+            .iter()
+            .find(|f| f.name == name && f.parents == vec![parent.to_owned()])
+            .unwrap_or_else(|| panic!("folder {name} under {parent}"))
+            .id
+            .clone()
+    };
+    let persona_folder = folder(
+        "leadership",
+        &folder("Digests", &folder("initech", &folder("tenants", &root))),
+    );
+    assert_eq!(saved[0].parents, vec![persona_folder]);
+    let link = out["doc_link"].as_str().unwrap();
+    assert!(link.starts_with("https://docs.google.com/document/d/"));
+    let posted = s.discord.channel_messages(INITECH_CHANNEL);
+    assert!(posted[0].content.contains(&format!("[Google Doc]({link})")));
+
+    // The job again: the same document, no second one.
+    let again = s.handler.handle(&job).await.unwrap().result.unwrap();
+    assert_eq!(again["doc_link"], out["doc_link"]);
+    assert_eq!(docs(&google).len(), 1);
+    // Another week's job is another document.
+    s.handler
+        .handle(&digest_job("initech", "leadership", None))
+        .await
+        .unwrap();
+    assert_eq!(docs(&google).len(), 2);
+}
+
+#[tokio::test]
+async fn a_busy_week_fits_the_input_budget_keeping_what_matters() {
+    let s = setup(TestDb::sqlite().await).await;
+    let store = &s.handler.activity;
+    for n in 0..40 {
+        let pr = merged_pr(
+            "acme",
+            n,
+            &format!("Merged change number {n}"),
+            day(n as i64 % 7),
+        );
+        record_activity(store, &pr).await.unwrap();
+    }
+    // Far more comment and build noise than fits.
+    for n in 0..1500 {
+        let key = format!("c{n}");
+        let mut job = linear("acme", &key, &[], day(n % 7));
+        job.payload = rmp_serde::to_vec_named(&json!({"v": 1, "delivery": key,
+            "action": "create", "entity": "Comment", "title": format!("Comment {n}: {}", "words ".repeat(20)),
+            "team": "ENG", "url": format!("https://linear.app/acme/comment/{n}"),
+            "actor": "dave", "changed": []}))
+        .unwrap();
+        record_activity(store, &job).await.unwrap();
+        if n % 3 == 0 {
+            let b = build(
+                "acme",
+                &format!("b{n}"),
+                "completed",
+                Some("failure"),
+                day(n % 7),
+            );
+            record_activity(store, &b).await.unwrap();
+        }
+    }
+    let out = s
+        .handler
+        .handle(&digest_job("acme", "product", None))
+        .await
+        .unwrap()
+        .result
+        .unwrap();
+    assert_eq!(out["events"], 40 + 1500 + 500);
+    assert!(out["omitted"].as_u64().unwrap() > 1000, "{out}");
+    let body = s.claude.requests()[0].body.clone();
+    let request: MessagesRequest = serde_json::from_value(body.clone()).unwrap();
+    let tokens = s
+        .handler
+        .claude
+        .as_ref()
+        .unwrap()
+        .count_tokens(&request.count_tokens_request())
+        .await
+        .unwrap();
+    // The seed's ~20,000 input tokens per digest.
+    assert!(tokens <= 20_000, "{tokens}");
+    assert!(tokens > 15_000, "{tokens}");
+    let ask = body["messages"][0]["content"].as_str().unwrap();
+    for n in 0..40 {
+        assert!(
+            ask.contains(&format!("Merged change number {n} ")),
+            "PR {n} missing"
+        );
+    }
+    assert!(ask.contains("octo-org/app CI: 500 runs (500 failure)"));
+    assert!(
+        ask.contains("lower-priority entries were left out to fit"),
+        "{ask}"
+    );
 }
