@@ -27,6 +27,9 @@ use fixtures::*;
 #[path = "digest_docs_budget_tests.rs"]
 mod docs_and_budget;
 
+#[path = "digest_queue_tests.rs"]
+mod through_the_queue;
+
 const ACME_CHANNEL: u64 = 555_000_000_000_000_101;
 const GLOBEX_CHANNEL: u64 = 555_000_000_000_000_102;
 const INITECH_CHANNEL: u64 = 555_000_000_000_000_103;
