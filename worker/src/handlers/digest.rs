@@ -57,7 +57,9 @@ pub struct DigestPayload {
     /// End of the period (exclusive).
     pub period_end: DateTime<Utc>,
     /// `/digest`'s interaction token: the digest then edits that deferred reply instead of
-    /// posting to the notification channel.
+    /// posting to the notification channel. Set it on one job only (a one-persona `/digest`):
+    /// every job given the token would edit the same `@original` message, and the token expires
+    /// 15 minutes after the command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interaction_token: Option<String>,
 }
