@@ -303,6 +303,8 @@ impl Queue {
                 .arg("*")
                 .arg("e")
                 .arg(env)
+                .arg("j")
+                .arg(id.as_str())
                 .ignore();
             pipe.cmd("HSET")
                 .arg(&status)

@@ -17,6 +17,8 @@ pub(crate) struct Scripts {
     pub rate_limit: Script,
     pub replay: Script,
     pub lease: Script,
+    pub claim: Script,
+    pub ack: Script,
 }
 
 impl Scripts {
@@ -33,6 +35,8 @@ impl Scripts {
             rate_limit: Script::new(include_str!("lua/rate_limit.lua")),
             replay: Script::new(include_str!("lua/replay.lua")),
             lease: Script::new(include_str!("lua/lease.lua")),
+            claim: Script::new(include_str!("lua/claim.lua")),
+            ack: Script::new(include_str!("lua/ack.lua")),
         }
     }
 }

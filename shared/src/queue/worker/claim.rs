@@ -86,7 +86,13 @@ impl Claimer {
         Ok(())
     }
 
-    fn to_claimed(&self, stream: &str, mut e: StreamId, deliveries: u32) -> Option<Claimed> {
+    fn to_claimed(
+        &self,
+        stream: &str,
+        mut e: StreamId,
+        deliveries: u32,
+        marked_running: bool,
+    ) -> Option<Claimed> {
         let (tenant, lane) = self.owners.get(stream)?.clone();
         Some(Claimed {
             stream: stream.to_owned(),
@@ -95,11 +101,12 @@ impl Claimer {
             tenant,
             lane,
             deliveries,
+            marked_running,
         })
     }
 
     /// Interleaves entries of several streams (tenants) so that no tenant's batch runs ahead.
-    fn interleave(&self, reply: StreamReadReply, out: &mut Vec<Claimed>) {
+    fn interleave(&self, reply: StreamReadReply, marked_running: bool, out: &mut Vec<Claimed>) {
         let mut per_stream: Vec<std::vec::IntoIter<StreamId>> = Vec::new();
         let mut names = Vec::new();
         for k in reply.keys {
@@ -111,7 +118,7 @@ impl Claimer {
             for (i, it) in per_stream.iter_mut().enumerate() {
                 if let Some(e) = it.next() {
                     any = true;
-                    if let Some(c) = self.to_claimed(&names[i], e, 1) {
+                    if let Some(c) = self.to_claimed(&names[i], e, 1, marked_running) {
                         out.push(c);
                     }
                 }
@@ -181,8 +188,17 @@ impl Claimer {
             }
             let keys: Vec<&str> = lane_streams.iter().map(|(k, _)| k.as_str()).collect();
             let per = (free - out.len()).div_ceil(keys.len()).max(1);
-            let reply = self.read(&mut shared, &keys, per, None).await?;
-            self.interleave(reply, &mut out);
+            let mut inv = self.queue.scripts().claim.prepare_invoke();
+            for k in &keys {
+                inv.key(*k);
+            }
+            inv.arg(GROUP)
+                .arg(&self.options.consumer)
+                .arg(per)
+                .arg(format!("{}q:", self.queue.keys().queue_prefix()))
+                .arg(now_ms());
+            let reply: StreamReadReply = inv.invoke_async(&mut shared).await?;
+            self.interleave(reply, true, &mut out);
         }
         if !out.is_empty() || !may_block {
             return Ok(out);
@@ -201,7 +217,7 @@ impl Claimer {
         let reply = self
             .read(&mut conn, &all, per, Some(self.options.block))
             .await?;
-        self.interleave(reply, &mut out);
+        self.interleave(reply, false, &mut out);
         // Highest-priority lane first within the batch.
         out.sort_by_key(|c| c.lane);
         Ok(out)
@@ -239,7 +255,7 @@ impl Claimer {
                         map: fields.into_iter().collect(),
                         ..StreamId::default()
                     };
-                    if let Some(c) = self.to_claimed(stream, e, deliveries) {
+                    if let Some(c) = self.to_claimed(stream, e, deliveries, false) {
                         self.queue
                             .metrics()
                             .reclaimed
@@ -293,7 +309,7 @@ impl Claimer {
             };
             for e in claimed {
                 let deliveries = counts.get(&e.id).copied().unwrap_or(1) + 1;
-                if let Some(cl) = self.to_claimed(&stream, e, deliveries) {
+                if let Some(cl) = self.to_claimed(&stream, e, deliveries, false) {
                     out.push(cl);
                 }
             }
@@ -318,7 +334,9 @@ pub(crate) async fn mark_running(
     }
     let now = now_ms();
     let mut pipe = redis::pipe();
-    for (_, env) in jobs {
+    let mut any = false;
+    for (_, env) in jobs.iter().filter(|(c, _)| !c.marked_running) {
+        any = true;
         pipe.cmd("HSET")
             .arg(queue.keys().status(&env.tenant, &env.id))
             .arg("state")
@@ -331,7 +349,9 @@ pub(crate) async fn mark_running(
             .arg(now)
             .ignore();
     }
-    let _: () = pipe.query_async(&mut queue.conn()).await?;
+    if any {
+        let _: () = pipe.query_async(&mut queue.conn()).await?;
+    }
     Ok(())
 }
 

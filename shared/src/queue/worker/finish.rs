@@ -25,6 +25,8 @@ pub(crate) struct Claimed {
     pub lane: Lane,
     /// Times Redis delivered this entry (1 for a fresh read).
     pub deliveries: u32,
+    /// The claim already marked the job running (`claim.lua`).
+    pub marked_running: bool,
 }
 
 /// A finished job waiting for its batched acknowledgement.
@@ -41,7 +43,7 @@ pub(crate) async fn run_acker(queue: Queue, mut rx: mpsc::UnboundedReceiver<Ack>
     let mut batch: Vec<Ack> = Vec::with_capacity(1024);
     while let Some(first) = rx.recv().await {
         batch.push(first);
-        while batch.len() < 4096 {
+        while batch.len() < 1024 {
             match rx.try_recv() {
                 Ok(a) => batch.push(a),
                 Err(_) => break,
@@ -64,36 +66,21 @@ pub(crate) async fn run_acker(queue: Queue, mut rx: mpsc::UnboundedReceiver<Ack>
 }
 
 async fn write_acks(queue: &Queue, batch: &[Ack]) -> Result<(), QueueError> {
-    let now = now_ms();
-    let mut pipe = redis::pipe();
-    // Status first: if the process dies between the two, the job re-runs (at least once) rather
-    // than being acknowledged with a stale status.
+    let mut inv = queue.scripts().ack.prepare_invoke();
     for a in batch {
-        let cmd = pipe
-            .cmd("HSET")
-            .arg(&a.status_key)
-            .arg("state")
-            .arg("succeeded")
-            .arg("updated")
-            .arg(now);
-        if let Some(r) = &a.result {
-            cmd.arg("result").arg(r);
-        }
-        cmd.ignore();
-        pipe.cmd("HINCRBY")
-            .arg(&a.status_key)
-            .arg("completions")
-            .arg(1)
-            .ignore();
+        inv.key(&a.status_key);
     }
-    let mut by_stream: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for a in batch {
-        by_stream.entry(&a.stream).or_default().push(&a.entry_id);
+        inv.key(&a.stream);
     }
-    for (stream, ids) in by_stream {
-        pipe.cmd("XACK").arg(stream).arg(GROUP).arg(ids).ignore();
+    inv.arg(GROUP).arg(now_ms());
+    for a in batch {
+        inv.arg(&a.entry_id);
     }
-    let _: () = pipe.query_async(&mut queue.conn()).await?;
+    for a in batch {
+        inv.arg(a.result.as_deref().unwrap_or(""));
+    }
+    let _: i64 = inv.invoke_async(&mut queue.conn()).await?;
     Ok(())
 }
 
@@ -186,6 +173,7 @@ impl Queue {
             .arg(&claimed.entry_id)
             .arg(&claimed.raw)
             .arg(now_ms())
+            .arg(env.id.as_str())
             .invoke_async(&mut self.conn())
             .await?;
         Ok(())
