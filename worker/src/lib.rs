@@ -17,7 +17,8 @@ use onomancer_shared::tenant::TenantRegistry;
 use tokio_util::sync::CancellationToken;
 
 pub use handlers::Handlers;
-use handlers::{DiscordCommandHandler, NotifyHandler, TransformHandler};
+use handlers::{DigestHandler, DiscordCommandHandler, NotifyHandler, TransformHandler};
+use onomancer_shared::activity::ActivityStore;
 use onomancer_shared::admission::Admission;
 use onomancer_shared::usage::UsageStore;
 
@@ -70,10 +71,19 @@ pub async fn build_handlers(
         discord,
         transform: transform.clone(),
     });
+    let digest = Some(DigestHandler::from_settings(
+        settings,
+        tenants.clone(),
+        queue,
+        db.clone(),
+        registry,
+    )?);
     Ok(Handlers {
         transform,
         notify,
         discord_command,
+        digest,
+        activity: Some(ActivityStore::new(db)),
     })
 }
 

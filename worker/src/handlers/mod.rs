@@ -3,6 +3,7 @@
 //! (no Claude key, no Discord token) fails terminally with a message saying which setting is missing.
 
 pub mod diag;
+pub mod digest;
 pub mod discord_command;
 pub mod notify;
 pub mod transform;
@@ -10,6 +11,7 @@ pub mod transform;
 use onomancer_shared::queue::JobHandler;
 use onomancer_shared::{Envelope, JobError, JobKind, JobOutcome};
 
+pub use digest::DigestHandler;
 pub use discord_command::DiscordCommandHandler;
 pub use notify::NotifyHandler;
 pub use transform::TransformHandler;
@@ -23,6 +25,10 @@ pub struct Handlers {
     pub notify: Option<NotifyHandler>,
     /// Slash commands answered by editing the deferred reply (`None`: Discord not configured).
     pub discord_command: Option<DiscordCommandHandler>,
+    /// Weekly per-persona digests (`None`: no database here).
+    pub digest: Option<DigestHandler>,
+    /// Where GitHub and Linear activity is kept for digests (`None`: no database here).
+    pub activity: Option<onomancer_shared::activity::ActivityStore>,
 }
 
 impl Handlers {
@@ -47,6 +53,10 @@ impl JobHandler for Handlers {
                 None => Err(missing(JobKind::TRANSFORM, "ANTHROPIC_API_KEY is not set")),
             },
             JobKind::BUILD_STATUS | JobKind::GITHUB_ACTIVITY | JobKind::LINEAR_ACTIVITY => {
+                // Kept for digests first (idempotent by the delivery), then notified.
+                if let Some(store) = &self.activity {
+                    notify::record_activity(store, &job).await?;
+                }
                 match &self.notify {
                     Some(h) => h.handle(&job).await,
                     None => Err(missing(
@@ -55,6 +65,10 @@ impl JobHandler for Handlers {
                     )),
                 }
             }
+            JobKind::DIGEST => match &self.digest {
+                Some(h) => h.handle(&job).await,
+                None => Err(missing(JobKind::DIGEST, "no database is configured")),
+            },
             JobKind::DISCORD_COMMAND => match &self.discord_command {
                 Some(h) => h.handle(&job).await,
                 None => Err(missing(
