@@ -37,6 +37,33 @@ pub struct Defaults {
     pub queue: QueueDefaults,
     /// When weekly digests run.
     pub digest: DigestConfig,
+    /// Which hosts user-supplied document links may be fetched from, and limits.
+    #[serde(default)]
+    pub fetch: FetchSettings,
+}
+
+/// The `fetch` section of `defaults.json`: every field is optional and falls back to the built-in
+/// policy (Discord's CDN, GitHub and Google hosts over https, 10 MB, 15 s).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FetchSettings {
+    /// Hosts Discord attachments may come from.
+    pub discord_hosts: Option<Vec<String>>,
+    /// Hosts GitHub files may come from.
+    pub github_hosts: Option<Vec<String>>,
+    /// Hosts Google Docs may come from.
+    pub google_hosts: Option<Vec<String>>,
+    /// Size cap of one document in bytes.
+    pub max_bytes: Option<usize>,
+    /// Time budget of one fetch in seconds.
+    pub timeout_seconds: Option<u64>,
+    /// Hosts where plain http is accepted (local fakes only; refused in production).
+    #[serde(default)]
+    pub insecure_http_hosts: Vec<String>,
+    /// Accept loopback/private addresses for exactly listed hosts (local fakes only; refused in
+    /// production).
+    #[serde(default)]
+    pub allow_private: bool,
 }
 
 fn default_tenant_id() -> TenantId {

@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use defaults::{
+    FetchSettings,
     CacheConfig, Defaults, DigestConfig, ModelPrice, Models, QueueDefaults, RateLimit, TierSpec,
     TokenCounts,
 };

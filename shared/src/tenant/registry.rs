@@ -73,6 +73,15 @@ impl TenantRegistry {
                 "must be false when ONOMANCER_ENV=production",
             ));
         }
+        if (defaults.fetch.allow_private || !defaults.fetch.insecure_http_hosts.is_empty())
+            && lookup("ONOMANCER_ENV").as_deref() == Some("production")
+        {
+            return Err(ConfigError::field(
+                defaults_path,
+                "fetch",
+                "allowPrivate and insecureHttpHosts are for local fakes and must be off when ONOMANCER_ENV=production",
+            ));
+        }
         let master_key = lookup("ONOMANCER_MASTER_KEY")
             .filter(|k| !k.is_empty())
             .map(SecretString::from);

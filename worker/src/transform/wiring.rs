@@ -11,7 +11,7 @@ use anyhow::Context;
 use onomancer_shared::cache::{CacheConfig, GoogleDocsL3, SqlL3, TieredCache};
 use onomancer_shared::db::Database;
 use onomancer_shared::integrations::discord::{DiscordConfig, DiscordPoster};
-use onomancer_shared::integrations::fetch::Fetcher;
+use onomancer_shared::integrations::fetch::{FetchPolicy, Fetcher, SourceKind};
 use onomancer_shared::integrations::google::{GoogleClient, GoogleConfig};
 use onomancer_shared::llm::{ClaudeClient, ClaudeConfig, ModelPrice, ModelRoutes, Prices};
 use onomancer_shared::queue::{Queue, RateLimit, RateLimiter};
@@ -133,6 +133,7 @@ impl TransformHandler {
             )?),
             None => None,
         };
+        let fetcher = Fetcher::new(fetch_policy(&defaults.fetch));
         let engine = TransformEngine {
             cache,
             claude,
@@ -149,9 +150,35 @@ impl TransformHandler {
         Ok(Self {
             engine: Arc::new(engine),
             tenants,
-            fetcher: Fetcher::default(),
+            fetcher,
             discord,
             google,
         })
     }
+}
+
+/// The document-fetching policy: the built-in one (Discord's CDN, GitHub, Google over https),
+/// with the `fetch` section of `defaults.json` applied.
+pub fn fetch_policy(settings: &onomancer_shared::tenant::FetchSettings) -> FetchPolicy {
+    let mut policy = FetchPolicy::default();
+    for (kind, hosts) in [
+        (SourceKind::DiscordAttachment, &settings.discord_hosts),
+        (SourceKind::GitHubFile, &settings.github_hosts),
+        (SourceKind::GoogleDoc, &settings.google_hosts),
+    ] {
+        if let Some(hosts) = hosts {
+            policy
+                .allowed_hosts
+                .insert(kind, hosts.iter().map(|h| h.to_ascii_lowercase()).collect());
+        }
+    }
+    if let Some(max) = settings.max_bytes {
+        policy.max_bytes = max;
+    }
+    if let Some(secs) = settings.timeout_seconds {
+        policy.timeout = std::time::Duration::from_secs(secs);
+    }
+    policy.insecure_http_hosts = settings.insecure_http_hosts.clone();
+    policy.allow_private = settings.allow_private;
+    policy
 }
