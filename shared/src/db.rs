@@ -181,6 +181,34 @@ fn create_dir(path: &Path) -> Result<(), DbError> {
     })
 }
 
+/// The file behind a SQLite pool, if it is not in memory.
+fn sqlite_file(pool: &SqlitePool) -> Option<std::path::PathBuf> {
+    let options = pool.connect_options();
+    let path = options.get_filename();
+    let name = path.to_string_lossy();
+    // sqlx names in-memory databases `file:sqlx-in-memory-N` (a URI filename).
+    let in_memory = name.is_empty() || name.contains(":memory:") || name.starts_with("file:");
+    (!in_memory).then(|| path.to_path_buf())
+}
+
+/// Takes an exclusive advisory lock next to `db_file`; released when the file is dropped.
+async fn lock_file(db_file: std::path::PathBuf) -> Result<std::fs::File, DbError> {
+    let mut lock_path = db_file.into_os_string();
+    lock_path.push(".migrate-lock");
+    tokio::task::spawn_blocking(move || {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)?;
+        f.lock()?;
+        Ok::<_, std::io::Error>(f)
+    })
+    .await
+    .map_err(|e| DbError::Io(std::io::Error::other(e)))?
+    .map_err(DbError::Io)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,32 +274,4 @@ mod tests {
         let err = Database::connect("mysql://x").await.unwrap_err();
         assert!(matches!(err, DbError::BadUrl(_)), "{err}");
     }
-}
-
-/// The file behind a SQLite pool, if it is not in memory.
-fn sqlite_file(pool: &SqlitePool) -> Option<std::path::PathBuf> {
-    let options = pool.connect_options();
-    let path = options.get_filename();
-    let name = path.to_string_lossy();
-    // sqlx names in-memory databases `file:sqlx-in-memory-N` (a URI filename).
-    let in_memory = name.is_empty() || name.contains(":memory:") || name.starts_with("file:");
-    (!in_memory).then(|| path.to_path_buf())
-}
-
-/// Takes an exclusive advisory lock next to `db_file`; released when the file is dropped.
-async fn lock_file(db_file: std::path::PathBuf) -> Result<std::fs::File, DbError> {
-    let mut lock_path = db_file.into_os_string();
-    lock_path.push(".migrate-lock");
-    tokio::task::spawn_blocking(move || {
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)?;
-        f.lock()?;
-        Ok::<_, std::io::Error>(f)
-    })
-    .await
-    .map_err(|e| DbError::Io(std::io::Error::other(e)))?
-    .map_err(DbError::Io)
 }

@@ -26,9 +26,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use defaults::{
-    FetchSettings,
-    CacheConfig, Defaults, DigestConfig, ModelPrice, Models, QueueDefaults, RateLimit, TierSpec,
-    TokenCounts,
+    CacheConfig, Defaults, DigestConfig, FetchSettings, ModelPrice, Models, QueueDefaults,
+    RateLimit, TierSpec, TokenCounts,
 };
 pub use error::{ConfigError, TenantError};
 pub use layers::override_var;
