@@ -146,7 +146,6 @@ impl Queue {
             .arg(env.tenant.as_str())
             .arg(now_ms())
             .arg(self.config().status_ttl.as_secs().max(1))
-            .arg(id.as_str())
             .invoke_async(&mut self.conn())
             .await?;
         Ok(replayed == 1)

@@ -303,8 +303,6 @@ impl Queue {
                 .arg("*")
                 .arg("e")
                 .arg(env)
-                .arg("j")
-                .arg(id.as_str())
                 .ignore();
             pipe.cmd("HSET")
                 .arg(&status)

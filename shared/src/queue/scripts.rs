@@ -17,8 +17,6 @@ pub(crate) struct Scripts {
     pub rate_limit: Script,
     pub replay: Script,
     pub lease: Script,
-    pub claim: Script,
-    pub ack: Script,
 }
 
 impl Scripts {
@@ -35,8 +33,6 @@ impl Scripts {
             rate_limit: Script::new(include_str!("lua/rate_limit.lua")),
             replay: Script::new(include_str!("lua/replay.lua")),
             lease: Script::new(include_str!("lua/lease.lua")),
-            claim: Script::new(include_str!("lua/claim.lua")),
-            ack: Script::new(include_str!("lua/ack.lua")),
         }
     }
 }

@@ -14,7 +14,7 @@ for _, member in ipairs(due) do
   redis.call('HDEL', KEYS[2], id)
   if body then
     local stream = p .. 'stream:' .. lane .. ':' .. tenant
-    redis.call('XADD', stream, '*', 'e', body, 'j', id)
+    redis.call('XADD', stream, '*', 'e', body)
     redis.call('SADD', p .. 'tenants:' .. lane, tenant)
     local status = p .. 'job:' .. tenant .. ':' .. id
     if redis.call('EXISTS', status) == 1 then

@@ -86,13 +86,7 @@ impl Claimer {
         Ok(())
     }
 
-    fn to_claimed(
-        &self,
-        stream: &str,
-        mut e: StreamId,
-        deliveries: u32,
-        marked_running: bool,
-    ) -> Option<Claimed> {
+    fn to_claimed(&self, stream: &str, mut e: StreamId, deliveries: u32) -> Option<Claimed> {
         let (tenant, lane) = self.owners.get(stream)?.clone();
         Some(Claimed {
             stream: stream.to_owned(),
@@ -101,12 +95,11 @@ impl Claimer {
             tenant,
             lane,
             deliveries,
-            marked_running,
         })
     }
 
     /// Interleaves entries of several streams (tenants) so that no tenant's batch runs ahead.
-    fn interleave(&self, reply: StreamReadReply, marked_running: bool, out: &mut Vec<Claimed>) {
+    fn interleave(&self, reply: StreamReadReply, out: &mut Vec<Claimed>) {
         let mut per_stream: Vec<std::vec::IntoIter<StreamId>> = Vec::new();
         let mut names = Vec::new();
         for k in reply.keys {
@@ -118,7 +111,7 @@ impl Claimer {
             for (i, it) in per_stream.iter_mut().enumerate() {
                 if let Some(e) = it.next() {
                     any = true;
-                    if let Some(c) = self.to_claimed(&names[i], e, 1, marked_running) {
+                    if let Some(c) = self.to_claimed(&names[i], e, 1) {
                         out.push(c);
                     }
                 }
@@ -188,17 +181,8 @@ impl Claimer {
             }
             let keys: Vec<&str> = lane_streams.iter().map(|(k, _)| k.as_str()).collect();
             let per = (free - out.len()).div_ceil(keys.len()).max(1);
-            let mut inv = self.queue.scripts().claim.prepare_invoke();
-            for k in &keys {
-                inv.key(*k);
-            }
-            inv.arg(GROUP)
-                .arg(&self.options.consumer)
-                .arg(per)
-                .arg(format!("{}q:", self.queue.keys().queue_prefix()))
-                .arg(now_ms());
-            let reply: StreamReadReply = inv.invoke_async(&mut shared).await?;
-            self.interleave(reply, true, &mut out);
+            let reply = self.read(&mut shared, &keys, per, None).await?;
+            self.interleave(reply, &mut out);
         }
         if !out.is_empty() || !may_block {
             return Ok(out);
@@ -217,7 +201,7 @@ impl Claimer {
         let reply = self
             .read(&mut conn, &all, per, Some(self.options.block))
             .await?;
-        self.interleave(reply, false, &mut out);
+        self.interleave(reply, &mut out);
         // Highest-priority lane first within the batch.
         out.sort_by_key(|c| c.lane);
         Ok(out)
@@ -255,7 +239,7 @@ impl Claimer {
                         map: fields.into_iter().collect(),
                         ..StreamId::default()
                     };
-                    if let Some(c) = self.to_claimed(stream, e, deliveries, false) {
+                    if let Some(c) = self.to_claimed(stream, e, deliveries) {
                         self.queue
                             .metrics()
                             .reclaimed
@@ -309,7 +293,7 @@ impl Claimer {
             };
             for e in claimed {
                 let deliveries = counts.get(&e.id).copied().unwrap_or(1) + 1;
-                if let Some(cl) = self.to_claimed(&stream, e, deliveries, false) {
+                if let Some(cl) = self.to_claimed(&stream, e, deliveries) {
                     out.push(cl);
                 }
             }
@@ -334,9 +318,7 @@ pub(crate) async fn mark_running(
     }
     let now = now_ms();
     let mut pipe = redis::pipe();
-    let mut any = false;
-    for (_, env) in jobs.iter().filter(|(c, _)| !c.marked_running) {
-        any = true;
+    for (_, env) in jobs {
         pipe.cmd("HSET")
             .arg(queue.keys().status(&env.tenant, &env.id))
             .arg("state")
@@ -349,9 +331,7 @@ pub(crate) async fn mark_running(
             .arg(now)
             .ignore();
     }
-    if any {
-        let _: () = pipe.query_async(&mut queue.conn()).await?;
-    }
+    let _: () = pipe.query_async(&mut queue.conn()).await?;
     Ok(())
 }
 

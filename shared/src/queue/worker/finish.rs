@@ -25,8 +25,6 @@ pub(crate) struct Claimed {
     pub lane: Lane,
     /// Times Redis delivered this entry (1 for a fresh read).
     pub deliveries: u32,
-    /// The claim already marked the job running (`claim.lua`).
-    pub marked_running: bool,
 }
 
 /// A finished job waiting for its batched acknowledgement.
@@ -43,7 +41,7 @@ pub(crate) async fn run_acker(queue: Queue, mut rx: mpsc::UnboundedReceiver<Ack>
     let mut batch: Vec<Ack> = Vec::with_capacity(1024);
     while let Some(first) = rx.recv().await {
         batch.push(first);
-        while batch.len() < 1024 {
+        while batch.len() < 4096 {
             match rx.try_recv() {
                 Ok(a) => batch.push(a),
                 Err(_) => break,
@@ -66,21 +64,36 @@ pub(crate) async fn run_acker(queue: Queue, mut rx: mpsc::UnboundedReceiver<Ack>
 }
 
 async fn write_acks(queue: &Queue, batch: &[Ack]) -> Result<(), QueueError> {
-    let mut inv = queue.scripts().ack.prepare_invoke();
+    let now = now_ms();
+    let mut pipe = redis::pipe();
+    // Status first: if the process dies between the two, the job re-runs (at least once) rather
+    // than being acknowledged with a stale status.
     for a in batch {
-        inv.key(&a.status_key);
+        let cmd = pipe
+            .cmd("HSET")
+            .arg(&a.status_key)
+            .arg("state")
+            .arg("succeeded")
+            .arg("updated")
+            .arg(now);
+        if let Some(r) = &a.result {
+            cmd.arg("result").arg(r);
+        }
+        cmd.ignore();
+        pipe.cmd("HINCRBY")
+            .arg(&a.status_key)
+            .arg("completions")
+            .arg(1)
+            .ignore();
     }
+    let mut by_stream: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for a in batch {
-        inv.key(&a.stream);
+        by_stream.entry(&a.stream).or_default().push(&a.entry_id);
     }
-    inv.arg(GROUP).arg(now_ms());
-    for a in batch {
-        inv.arg(&a.entry_id);
+    for (stream, ids) in by_stream {
+        pipe.cmd("XACK").arg(stream).arg(GROUP).arg(ids).ignore();
     }
-    for a in batch {
-        inv.arg(a.result.as_deref().unwrap_or(""));
-    }
-    let _: i64 = inv.invoke_async(&mut queue.conn()).await?;
+    let _: () = pipe.query_async(&mut queue.conn()).await?;
     Ok(())
 }
 
@@ -173,7 +186,6 @@ impl Queue {
             .arg(&claimed.entry_id)
             .arg(&claimed.raw)
             .arg(now_ms())
-            .arg(env.id.as_str())
             .invoke_async(&mut self.conn())
             .await?;
         Ok(())
