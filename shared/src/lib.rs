@@ -20,6 +20,7 @@ pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tenant;
+pub mod transform_job;
 pub mod usage;
 
 pub use ids::{ContentHash, JobId, Persona, TenantId};

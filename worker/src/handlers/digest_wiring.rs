@@ -3,14 +3,13 @@
 //! shared rate limiter, the Discord poster when Discord is configured, and one Google client per
 //! Workspace tenant.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use onomancer_shared::activity::ActivityStore;
 use onomancer_shared::db::Database;
 use onomancer_shared::integrations::discord::{DiscordConfig, DiscordPoster};
 use onomancer_shared::llm::{ClaudeClient, ClaudeConfig};
-use onomancer_shared::queue::{Queue, RateLimit, RateLimiter};
+use onomancer_shared::queue::Queue;
 use onomancer_shared::settings::Settings;
 use onomancer_shared::tenant::TenantRegistry;
 use onomancer_shared::usage::UsageStore;
@@ -35,21 +34,7 @@ impl DigestHandler {
             Some(_) => Some(ClaudeClient::new(ClaudeConfig::from_settings(settings)?)?),
             None => None,
         };
-        let limits: BTreeMap<String, RateLimit> = defaults
-            .rate_limits
-            .iter()
-            .map(|(service, l)| (service.clone(), RateLimit::new(l.requests, l.window())))
-            .collect();
-        let mut limiter = RateLimiter::new(queue.clone(), limits);
-        for t in tenants.tenants() {
-            for (service, l) in &t.rate_limits {
-                limiter = limiter.with_tenant_limit(
-                    t.tenant_id.clone(),
-                    service,
-                    RateLimit::new(l.requests, l.window()),
-                );
-            }
-        }
+        let limiter = crate::transform::wiring::rate_limiter(queue, &tenants);
         let discord = match DiscordConfig::from_settings(settings) {
             Some(config) => Some(DiscordPoster::new(
                 config,

@@ -5,7 +5,6 @@
 
 pub mod dry_run;
 pub mod engine;
-pub mod payload;
 pub mod progress;
 pub mod prompts;
 pub mod summarize;
@@ -13,7 +12,7 @@ pub mod wiring;
 
 pub use dry_run::{dry_run, DryRunPersona, DryRunReport};
 pub use engine::{PersonaOutcome, RunContext, TransformEngine, TransformRun};
-pub use payload::{DocumentSource, Origin, TransformJob};
+pub use onomancer_shared::transform_job::{DocumentSource, Origin, TransformJob};
 pub use prompts::{PromptStore, TransformSettings};
 
 #[cfg(test)]

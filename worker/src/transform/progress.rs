@@ -6,7 +6,7 @@ use std::time::Duration;
 use onomancer_shared::queue::{JobState, JobStatus, Queue, QueueError};
 use onomancer_shared::{JobId, JobKind, Lane, NewJob, TenantId};
 
-use super::payload::TransformJob;
+use onomancer_shared::transform_job::TransformJob;
 
 /// Enqueues a transform on the interactive lane.
 pub async fn enqueue_transform(

@@ -110,21 +110,7 @@ impl TransformHandler {
         let google = google_clients(&tenants)?;
         let cache = build_cache(settings, &tenants, queue, &db, &google, registry)?;
         let claude = ClaudeClient::new(ClaudeConfig::from_settings(settings)?)?;
-        let limits: BTreeMap<String, RateLimit> = defaults
-            .rate_limits
-            .iter()
-            .map(|(service, l)| (service.clone(), RateLimit::new(l.requests, l.window())))
-            .collect();
-        let mut limiter = RateLimiter::new(queue.clone(), limits);
-        for t in tenants.tenants() {
-            for (service, l) in &t.rate_limits {
-                limiter = limiter.with_tenant_limit(
-                    t.tenant_id.clone(),
-                    service,
-                    RateLimit::new(l.requests, l.window()),
-                );
-            }
-        }
+        let limiter = rate_limiter(queue, &tenants);
         let discord = match DiscordConfig::from_settings(settings) {
             Some(config) => Some(DiscordPoster::new(
                 config,
@@ -181,4 +167,26 @@ pub fn fetch_policy(settings: &onomancer_shared::tenant::FetchSettings) -> Fetch
     policy.insecure_http_hosts = settings.insecure_http_hosts.clone();
     policy.allow_private = settings.allow_private;
     policy
+}
+
+/// The upstream rate limiter every worker shares: the seed's External API Quotas from
+/// `defaults.json`, overridden per tenant.
+pub fn rate_limiter(queue: &Queue, tenants: &TenantRegistry) -> RateLimiter {
+    let limits: BTreeMap<String, RateLimit> = tenants
+        .defaults()
+        .rate_limits
+        .iter()
+        .map(|(service, l)| (service.clone(), RateLimit::new(l.requests, l.window())))
+        .collect();
+    let mut limiter = RateLimiter::new(queue.clone(), limits);
+    for t in tenants.tenants() {
+        for (service, l) in &t.rate_limits {
+            limiter = limiter.with_tenant_limit(
+                t.tenant_id.clone(),
+                service,
+                RateLimit::new(l.requests, l.window()),
+            );
+        }
+    }
+    limiter
 }

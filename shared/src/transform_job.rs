@@ -1,6 +1,6 @@
-//! The `transform` job payload as the gateway writes it (`gateway/src/jobs.rs`, `TransformJob`):
-//! the same msgpack map shape, decoded here so the worker does not depend on the gateway crate.
-//! Fields are only added, never renamed; unknown fields are ignored.
+//! The `transform` job payload: written by the gateway (webhooks, Discord, REST), the CLI and the
+//! Discord command handler, read by the transform worker. Msgpack with named fields; fields are
+//! only added, never renamed, and unknown fields are ignored.
 
 use serde::{Deserialize, Serialize};
 
