@@ -258,3 +258,27 @@ pub fn scripted(
 ) -> onomancer_shared::NewJob {
     onomancer_shared::NewJob::new(TenantId::new(tenant), "test.scripted", lane, script)
 }
+
+/// A run of `n` consecutive loopback ports that are free now, each with its cluster-bus twin
+/// (port + 10000) free too, for Redis servers the test starts itself.
+pub fn free_ports(n: u16) -> Vec<u16> {
+    use std::net::TcpListener;
+    for _ in 0..200 {
+        let base = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if base > 55_000 - n {
+            continue;
+        }
+        let all_free = (0..n).all(|i| {
+            TcpListener::bind(("127.0.0.1", base + i)).is_ok()
+                && TcpListener::bind(("127.0.0.1", base + i + 10_000)).is_ok()
+        });
+        if all_free {
+            return (0..n).map(|i| base + i).collect();
+        }
+    }
+    panic!("no free run of {n} loopback ports");
+}

@@ -37,9 +37,7 @@ fn cli(port: u16, args: &[&str]) -> String {
 
 async fn start_cluster() -> Cluster {
     let dir = tempfile::tempdir().unwrap();
-    // Ports below 55535 so the cluster bus (port + 10000) fits; spread by pid to avoid collisions.
-    let base = 20_000 + (std::process::id() % 3000) as u16 * 10;
-    let ports = vec![base, base + 1, base + 2];
+    let ports = free_ports(3);
     let nodes = ports
         .iter()
         .map(|p| {

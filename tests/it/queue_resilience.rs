@@ -75,7 +75,7 @@ async fn answers(url: &str) -> bool {
 
 #[tokio::test]
 async fn a_redis_restart_loses_nothing_and_readiness_follows_it() {
-    let port = 21_000 + (std::process::id() % 4000) as u16;
+    let port = free_ports(1)[0];
     let redis = PrivateRedis::start(port, tempfile::tempdir().unwrap());
     let url = redis.url();
     wait_until(Duration::from_secs(10), "private redis", || answers(&url)).await;
