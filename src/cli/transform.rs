@@ -144,21 +144,41 @@ pub async fn run(settings: Settings, args: TransformArgs) -> anyhow::Result<()> 
         tenant.tenant_id,
         personas.len()
     );
+    let mut shown = 0;
+    let mut last_state = (JobState::Queued, 0);
     let status = follow_job(
         &queue,
         &tenant.tenant_id,
         &id,
         Duration::from_millis(250),
         |s| {
-            eprintln!(
-                "  {:?} (attempt {}){}",
-                s.state,
-                s.attempt,
-                s.error
-                    .as_deref()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default()
-            );
+            let done = s
+                .progress
+                .as_ref()
+                .and_then(|p| p["personas_done"].as_array().cloned())
+                .unwrap_or_default();
+            while shown < done.len() {
+                let p = &done[shown];
+                eprintln!(
+                    "  {} done ({}, ${})",
+                    p["persona"].as_str().unwrap_or("?"),
+                    p["served_by"].as_str().unwrap_or("?"),
+                    p["cost"].as_str().unwrap_or("?")
+                );
+                shown += 1;
+            }
+            if (s.state, s.attempt) != last_state {
+                last_state = (s.state, s.attempt);
+                eprintln!(
+                    "  {:?} (attempt {}){}",
+                    s.state,
+                    s.attempt,
+                    s.error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                );
+            }
         },
     )
     .await?

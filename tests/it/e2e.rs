@@ -163,5 +163,25 @@ async fn a_discord_transform_is_deferred_queued_run_and_the_reply_edited() {
         prompt.contains("Rocket lets teams ship release notes"),
         "the attachment reached Claude"
     );
+    // The job's status lists every persona as it finished (what `onomancer transform` shows).
+    let stream = t.queue.keys().stream(
+        &onomancer_shared::TenantId::new("thj"),
+        onomancer_shared::Lane::Interactive,
+    );
+    let entries: redis::streams::StreamRangeReply =
+        redis::AsyncCommands::xrange_all(&mut t.redis.conn.clone(), &stream)
+            .await
+            .unwrap();
+    let raw = match entries.ids[0].map.get("e") {
+        Some(redis::Value::BulkString(b)) => b.clone(),
+        other => panic!("no envelope: {other:?}"),
+    };
+    let env = onomancer_shared::Envelope::decode(&raw).unwrap();
+    let status = t.status(&env.tenant, &env.id).await;
+    let done = status.progress.expect("progress recorded")["personas_done"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(done, 2);
     drop(up);
 }

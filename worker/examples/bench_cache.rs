@@ -178,6 +178,7 @@ async fn bench_cost(redis: &TestRedis) -> serde_json::Value {
         tenant: &tenant,
         job: &job,
         user: None,
+        progress: None,
     };
     let started = Instant::now();
     let run = engine
@@ -207,6 +208,7 @@ async fn bench_cost(redis: &TestRedis) -> serde_json::Value {
         tenant: &tenant,
         job: &job2,
         user: None,
+        progress: None,
     };
     let again = engine
         .transform(&ctx2, &prd, &personas)

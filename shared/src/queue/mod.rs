@@ -352,6 +352,24 @@ impl Queue {
             .collect())
     }
 
+    /// Records how far a running job has got (shown by `GET /v1/jobs/{id}` and the CLI).
+    pub async fn set_progress(
+        &self,
+        tenant: &TenantId,
+        id: &JobId,
+        progress: &serde_json::Value,
+    ) -> Result<(), QueueError> {
+        let _: () = self
+            .conn()
+            .hset(
+                self.keys().status(tenant, id),
+                "progress",
+                progress.to_string(),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// The status of a job of `tenant`, if it is known (and not expired).
     pub async fn status(
         &self,

@@ -64,6 +64,8 @@ pub struct JobStatus {
     pub error: Option<String>,
     /// The handler's result, for succeeded jobs.
     pub result: Option<serde_json::Value>,
+    /// What a running job has finished so far (e.g. a transform's personas), if it reports it.
+    pub progress: Option<serde_json::Value>,
 }
 
 impl JobStatus {
@@ -87,6 +89,7 @@ impl JobStatus {
             next_run_ms: num("next_run"),
             error: f.get("error").filter(|e| !e.is_empty()).cloned(),
             result: f.get("result").and_then(|r| serde_json::from_str(r).ok()),
+            progress: f.get("progress").and_then(|r| serde_json::from_str(r).ok()),
         })
     }
 }

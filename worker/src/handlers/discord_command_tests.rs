@@ -309,6 +309,7 @@ async fn transform_is_delegated_and_edits_the_deferred_reply() {
         fetcher: Fetcher::default(),
         discord: Some(s.handler.discord.clone()),
         google: BTreeMap::new(),
+        progress: None,
     });
     let mut job = command_job("transform", json!({}), "tok-x");
     let mut p: Value = rmp_serde::from_slice(&job.payload).unwrap();

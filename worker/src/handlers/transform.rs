@@ -17,7 +17,7 @@ use onomancer_shared::usage::format_dollars;
 use onomancer_shared::{Envelope, JobError, JobOutcome, Persona, TenantId};
 
 use crate::transform::{
-    DocumentSource, Origin, RunContext, TransformEngine, TransformJob, TransformRun,
+    DocumentSource, Origin, ProgressSink, RunContext, TransformEngine, TransformJob, TransformRun,
 };
 
 /// Runs `transform` jobs. Cheap to clone.
@@ -33,6 +33,8 @@ pub struct TransformHandler {
     pub discord: Option<DiscordPoster>,
     /// Google clients of tenants with a Workspace.
     pub google: BTreeMap<TenantId, GoogleClient>,
+    /// Where finished personas are reported while a job runs (`None`: not reported).
+    pub progress: Option<onomancer_shared::queue::Queue>,
 }
 
 struct Document {
@@ -51,10 +53,15 @@ impl TransformHandler {
             .map_err(|e| JobError::terminal(e.to_string()))?;
         let personas = personas_for(&payload, &tenant)?;
         let documents = self.read_documents(job, &payload).await?;
+        let sink = self
+            .progress
+            .as_ref()
+            .map(|q| ProgressSink::new(q.clone(), job.tenant.clone(), job.id.clone()));
         let ctx = RunContext {
             tenant: &job.tenant,
             job: &job.id,
             user: payload.user.as_deref(),
+            progress: sink.as_ref(),
         };
         let mut runs = Vec::with_capacity(documents.len());
         for doc in &documents {

@@ -75,6 +75,55 @@ pub struct RunContext<'a> {
     pub job: &'a JobId,
     /// The requesting user.
     pub user: Option<&'a str>,
+    /// Where finished personas are reported while the rest still run (`None`: nowhere).
+    pub progress: Option<&'a ProgressSink>,
+}
+
+/// Reports each finished persona into the job's status, for `onomancer transform` and
+/// `GET /v1/jobs/{id}` to show while the job runs.
+pub struct ProgressSink {
+    queue: onomancer_shared::queue::Queue,
+    tenant: TenantId,
+    job: JobId,
+    done: tokio::sync::Mutex<Vec<serde_json::Value>>,
+}
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProgressSink")
+            .field("job", &self.job)
+            .finish()
+    }
+}
+
+impl ProgressSink {
+    /// A sink for one job.
+    pub fn new(queue: onomancer_shared::queue::Queue, tenant: TenantId, job: JobId) -> Self {
+        Self {
+            queue,
+            tenant,
+            job,
+            done: tokio::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    async fn persona_done(&self, outcome: &PersonaOutcome) {
+        let mut done = self.done.lock().await;
+        done.push(serde_json::json!({
+            "persona": outcome.persona,
+            "served_by": outcome.served_by,
+            "cost": onomancer_shared::usage::format_dollars(outcome.cost_micros),
+        }));
+        let progress = serde_json::json!({ "personas_done": *done });
+        if let Err(e) = self
+            .queue
+            .set_progress(&self.tenant, &self.job, &progress)
+            .await
+        {
+            // Progress is informational: the job goes on.
+            tracing::debug!(error = %e, "recording transform progress failed");
+        }
+    }
 }
 
 /// What a Claude call is for (usage operation and idempotency key).
@@ -263,14 +312,18 @@ impl TransformEngine {
             .get(&lookup.entry.model)
             .map(|p| cost_micros(&tokens, p))
             .unwrap_or(0);
-        Ok(PersonaOutcome {
+        let outcome = PersonaOutcome {
             persona: plan.persona.to_string(),
             served_by,
             tokens,
             cost_micros: cost,
             text: Arc::from(lookup.entry.value.as_str()),
             doc_link: None,
-        })
+        };
+        if let Some(sink) = ctx.progress {
+            sink.persona_done(&outcome).await;
+        }
+        Ok(outcome)
     }
 
     /// One Claude call (after taking rate-limit capacity), its usage recorded once per job step.

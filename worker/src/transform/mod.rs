@@ -11,7 +11,7 @@ pub mod summarize;
 pub mod wiring;
 
 pub use dry_run::{dry_run, DryRunPersona, DryRunReport};
-pub use engine::{PersonaOutcome, RunContext, TransformEngine, TransformRun};
+pub use engine::{PersonaOutcome, ProgressSink, RunContext, TransformEngine, TransformRun};
 pub use onomancer_shared::transform_job::{DocumentSource, Origin, TransformJob};
 pub use prompts::{PromptStore, TransformSettings};
 

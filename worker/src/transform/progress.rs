@@ -25,8 +25,9 @@ pub async fn enqueue_transform(
     Ok(enq.id)
 }
 
-/// Polls the job's status every `poll` and calls `on_change` when its state or attempt changes;
-/// returns the final status (succeeded or dead). `None` if the status expired or never existed.
+/// Polls the job's status every `poll` and calls `on_change` when its state, attempt or progress
+/// (personas finished) changes; returns the final status (succeeded or dead). `None` if the
+/// status expired or never existed.
 pub async fn follow_job(
     queue: &Queue,
     tenant: &TenantId,
@@ -34,13 +35,13 @@ pub async fn follow_job(
     poll: Duration,
     mut on_change: impl FnMut(&JobStatus),
 ) -> Result<Option<JobStatus>, QueueError> {
-    let mut last: Option<(JobState, u32)> = None;
+    let mut last: Option<(JobState, u32, Option<serde_json::Value>)> = None;
     loop {
         let Some(status) = queue.status(tenant, id).await? else {
             return Ok(None);
         };
-        let now = (status.state, status.attempt);
-        if last != Some(now) {
+        let now = (status.state, status.attempt, status.progress.clone());
+        if last.as_ref() != Some(&now) {
             on_change(&status);
             last = Some(now);
         }

@@ -137,6 +137,7 @@ impl TransformHandler {
             engine: Arc::new(engine),
             tenants,
             fetcher,
+            progress: Some(queue.clone()),
             discord,
             google,
         })

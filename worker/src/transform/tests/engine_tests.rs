@@ -24,6 +24,7 @@ async fn four_personas_pay_for_the_document_once_and_cost_matches_usage() {
         tenant: &tenant,
         job: &job,
         user: Some("u1"),
+        progress: None,
     };
     let doc = prd(11_500, "checkout");
     let run = h.engine.transform(&ctx, &doc, &personas()).await.unwrap();
@@ -85,6 +86,7 @@ async fn four_personas_pay_for_the_document_once_and_cost_matches_usage() {
         tenant: &tenant,
         job: &job2,
         user: None,
+        progress: None,
     };
     let again = h
         .engine
@@ -121,6 +123,7 @@ async fn an_edited_persona_prompt_recomputes_only_that_persona() {
         tenant: &tenant,
         job: &job,
         user: None,
+        progress: None,
     };
     let doc = prd(2000, "search");
     h.engine.transform(&ctx, &doc, &personas()).await.unwrap();
@@ -133,6 +136,7 @@ async fn an_edited_persona_prompt_recomputes_only_that_persona() {
         tenant: &tenant,
         job: &job2,
         user: None,
+        progress: None,
     };
     let run = h.engine.transform(&ctx2, &doc, &personas()).await.unwrap();
     assert_eq!(h.claude.calls(), 5);
@@ -149,6 +153,7 @@ async fn claude_errors_map_to_retry_or_terminal() {
         tenant: &tenant,
         job: &job,
         user: None,
+        progress: None,
     };
     let one = [Persona::new("devrel")];
     let body = |t: &str, m: &str| onomancer_testkit::claude_fake::error_body(t, m);
@@ -229,6 +234,7 @@ async fn an_edited_section_of_a_long_document_costs_one_summary() {
         tenant: &tenant,
         job: &job,
         user: None,
+        progress: None,
     };
     let run = h.engine.transform(&ctx, &doc, &one).await.unwrap();
     assert!(run.summarized);
@@ -244,6 +250,7 @@ async fn an_edited_section_of_a_long_document_costs_one_summary() {
         tenant: &tenant,
         job: &job2,
         user: None,
+        progress: None,
     };
     let dry = dry_run(&h.engine, &tenant, &edited, &one).await.unwrap();
     assert_eq!((dry.summarized_first, dry.summaries_to_compute), (true, 1));
@@ -280,6 +287,7 @@ async fn dry_run_names_tiers_and_estimates_without_calling_claude() {
         tenant: &tenant,
         job: &job,
         user: None,
+        progress: None,
     };
     h.engine
         .transform(&ctx, &doc, &personas()[..2])
@@ -318,6 +326,7 @@ async fn four_workers_sending_twenty_requests_each_make_one_call_per_persona() {
                     tenant: &tenant,
                     job: &job,
                     user: None,
+                    progress: None,
                 };
                 engine.transform(&ctx, &doc, &personas()).await.unwrap()
             }));
@@ -384,6 +393,7 @@ async fn the_claude_rate_limit_defers_the_job() {
         tenant: &tenant,
         job: &job,
         user: None,
+        progress: None,
     };
     match engine
         .transform(&ctx, &prd(1500, "limited"), &personas())

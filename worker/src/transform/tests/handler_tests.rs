@@ -26,6 +26,7 @@ pub(super) async fn handler(h: &Harness, discord: &DiscordFake) -> TransformHand
         fetcher: Fetcher::default(),
         discord: Some(DiscordPoster::new(dc, h.redis.conn.clone(), h.redis.keys.clone()).unwrap()),
         google: BTreeMap::new(),
+        progress: None,
     }
 }
 
