@@ -162,12 +162,18 @@ impl Envelope {
 
     /// Decodes an entry, checking the version first so an unknown version is reported as such.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let probe: VersionProbe =
-            rmp_serde::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-        if probe.v != ENVELOPE_VERSION {
-            return Err(DecodeError::UnknownVersion(probe.v));
+        // The common case decodes once; the version is only probed to explain a failure or to
+        // refuse a version this build does not know.
+        match rmp_serde::from_slice::<Envelope>(bytes) {
+            Ok(env) if env.v == ENVELOPE_VERSION => Ok(env),
+            Ok(env) => Err(DecodeError::UnknownVersion(env.v)),
+            Err(full) => match rmp_serde::from_slice::<VersionProbe>(bytes) {
+                Ok(probe) if probe.v != ENVELOPE_VERSION => {
+                    Err(DecodeError::UnknownVersion(probe.v))
+                }
+                _ => Err(DecodeError::Malformed(full.to_string())),
+            },
         }
-        rmp_serde::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))
     }
 
     /// Decodes the payload as the handler's type.

@@ -81,6 +81,10 @@ pub struct WorkerHandle {
 /// The jobs this worker holds, by (stream, entry id), for claim extension and hand-back.
 type InFlight = Arc<Mutex<HashMap<(String, String), Arc<(Claimed, Envelope)>>>>;
 
+/// Metric handles by tenant, then kind (looked up without allocating).
+type KindMetricsCache =
+    HashMap<crate::ids::TenantId, HashMap<crate::job::JobKind, Arc<KindMetrics>>>;
+
 /// Metric handles of one (tenant, kind).
 struct KindMetrics {
     claimed: prometheus::IntCounter,
@@ -95,7 +99,7 @@ pub struct WorkerRuntime<H> {
     options: WorkerOptions,
     handle: WorkerHandle,
     /// Metric handles by (tenant, kind).
-    kind_metrics: Mutex<HashMap<(crate::ids::TenantId, crate::job::JobKind), Arc<KindMetrics>>>,
+    kind_metrics: Mutex<KindMetricsCache>,
 }
 
 impl<H: JobHandler> WorkerRuntime<H> {
@@ -288,7 +292,7 @@ impl<H: JobHandler> WorkerRuntime<H> {
     /// Counters of one (tenant, kind), looked up once per job instead of once per counter.
     fn kind_metrics(&self, env: &Envelope) -> Arc<KindMetrics> {
         let mut cache = self.kind_metrics.lock().expect("lock");
-        if let Some(m) = cache.get(&(env.tenant.clone(), env.kind.clone())) {
+        if let Some(m) = cache.get(&env.tenant).and_then(|k| k.get(&env.kind)) {
             return m.clone();
         }
         let m = self.queue.metrics();
@@ -300,7 +304,10 @@ impl<H: JobHandler> WorkerRuntime<H> {
                 .duration
                 .with_label_values(&[env.kind.as_str(), "succeeded"]),
         });
-        cache.insert((env.tenant.clone(), env.kind.clone()), k.clone());
+        cache
+            .entry(env.tenant.clone())
+            .or_default()
+            .insert(env.kind.clone(), k.clone());
         k
     }
 
