@@ -125,10 +125,16 @@ echo "== Discord /usage interactions (pre-signed, $DISCORD_COUNT distinct): wrk 
 stream="{$NS}:q:stream:interactive:bench"
 before=$(redis XLEN "$stream")
 cpu_mark
+perf_pid=""
+if [[ -n "${BENCH_PERF_OUT:-}" ]]; then
+  perf record -F 499 -g -p "$GW_PID" -o "$BENCH_PERF_OUT-discord" -- sleep 5 >/dev/null 2>&1 &
+  perf_pid=$!
+fi
 BENCH_DISCORD_FILE=$TMP/discord.txt BENCH_THREADS=$THREADS \
   wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$BENCH/discord.lua" \
   "http://127.0.0.1:$PORT/discord/interactions"
 after=$(redis XLEN "$stream")
+[[ -n "$perf_pid" ]] && wait "$perf_pid"
 cpu_report
 ok=$(metric "/discord/interactions" 200)
 echo "answered 200 by the gateway: ${ok%.*}; distinct jobs added to Redis: $(( after - before )) (answers beyond $DISCORD_COUNT are replays of already stored interactions)"

@@ -161,6 +161,9 @@ pub enum StartupError {
     /// `DISCORD_PUBLIC_KEY` is malformed.
     #[error(transparent)]
     DiscordKey(#[from] crate::signature::InvalidPublicKey),
+    /// The Discord signature verifier's thread could not be started.
+    #[error("cannot start the Discord signature verifier thread: {0}")]
+    VerifierThread(std::io::Error),
     /// The listen address is taken or not allowed.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -199,7 +202,10 @@ impl Application {
                 .discord_public_key
                 .as_deref()
                 .map(DiscordVerifier::from_hex)
-                .transpose()?,
+                .transpose()?
+                .map(DiscordVerifier::batched)
+                .transpose()
+                .map_err(StartupError::VerifierThread)?,
             usage: config.usage,
         });
         Self::with_state(state, config.addr).await

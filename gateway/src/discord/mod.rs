@@ -31,11 +31,13 @@ pub async fn interactions(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let verifier = state.discord.as_ref().ok_or(ApiError::Unauthorized)?;
-    verifier.verify(
-        header_str(&headers, "x-signature-ed25519"),
-        header_str(&headers, "x-signature-timestamp"),
-        &body,
-    )?;
+    verifier
+        .verify(
+            header_str(&headers, "x-signature-ed25519"),
+            header_str(&headers, "x-signature-timestamp"),
+            &body,
+        )
+        .await?;
     let de = &mut serde_json::Deserializer::from_slice(&body);
     let ix: Interaction = serde_path_to_error::deserialize(de).map_err(|e| {
         ApiError::BadRequest(format!("invalid interaction: {}: {}", e.path(), e.inner()))
