@@ -77,6 +77,15 @@ gw_cpu() { # gateway CPU seconds so far
 redis_cpu() { # Redis server CPU seconds so far
   redis INFO cpu | awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.1f", s}'
 }
+PERF_PID=""
+perf_start() { # run-name: optional 5 s profile of the gateway (BENCH_PERF_OUT-<run-name>)
+  PERF_PID=""
+  if [[ -n "${BENCH_PERF_OUT:-}" ]]; then
+    perf record -F 499 -g -p "$GW_PID" -o "$BENCH_PERF_OUT-$1" -- sleep 5 >/dev/null 2>&1 &
+    PERF_PID=$!
+  fi
+}
+perf_wait() { if [[ -n "$PERF_PID" ]]; then wait "$PERF_PID"; fi; }
 cpu_mark() { CPU_GW=$(gw_cpu); CPU_REDIS=$(redis_cpu); }
 cpu_report() {
   echo "CPU seconds during the run: gateway $(echo "$(gw_cpu) - $CPU_GW" | bc), redis $(echo "$(redis_cpu) - $CPU_REDIS" | bc); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -103,17 +112,13 @@ JSON
   local ok_before; ok_before=$(metric "/webhooks/github/{tenant}" 202); ok_before=${ok_before:-0}
   echo "== GitHub workflow_run ($kind body, $(wc -c <"$body") bytes): wrk -t$THREADS -c$CONNS -d$DURATION --latency"
   cpu_mark
-  local perf_pid=""
-  if [[ -n "${BENCH_PERF_OUT:-}" ]]; then # optional profile of the gateway during the run
-    perf record -F 499 -g -p "$GW_PID" -o "$BENCH_PERF_OUT-$kind" -- sleep 5 >/dev/null 2>&1 &
-    perf_pid=$!
-  fi
+  perf_start "$kind"
   BENCH_BODY_FILE=$body BENCH_SIGNATURE=$("$BIN/examples/bench_requests" github "$SECRET" "$body") \
   BENCH_RUN_ID=$kind-$NS \
     wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$BENCH/github.lua" \
     "http://127.0.0.1:$PORT/webhooks/github/bench"
   after=$(redis XLEN "$stream")
-  [[ -n "$perf_pid" ]] && wait "$perf_pid"
+  perf_wait
   local ok; ok=$(metric "/webhooks/github/{tenant}" 202)
   cpu_report
   echo "accepted (202) by the gateway: $(( ${ok%.*} - ${ok_before%.*} )); jobs added to Redis: $(( after - before ))"
@@ -125,16 +130,12 @@ echo "== Discord /usage interactions (pre-signed, $DISCORD_COUNT distinct): wrk 
 stream="{$NS}:q:stream:interactive:bench"
 before=$(redis XLEN "$stream")
 cpu_mark
-perf_pid=""
-if [[ -n "${BENCH_PERF_OUT:-}" ]]; then
-  perf record -F 499 -g -p "$GW_PID" -o "$BENCH_PERF_OUT-discord" -- sleep 5 >/dev/null 2>&1 &
-  perf_pid=$!
-fi
+perf_start discord
 BENCH_DISCORD_FILE=$TMP/discord.txt BENCH_THREADS=$THREADS \
   wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$BENCH/discord.lua" \
   "http://127.0.0.1:$PORT/discord/interactions"
 after=$(redis XLEN "$stream")
-[[ -n "$perf_pid" ]] && wait "$perf_pid"
+perf_wait
 cpu_report
 ok=$(metric "/discord/interactions" 200)
 echo "answered 200 by the gateway: ${ok%.*}; distinct jobs added to Redis: $(( after - before )) (answers beyond $DISCORD_COUNT are replays of already stored interactions)"
