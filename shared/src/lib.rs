@@ -8,6 +8,7 @@ pub mod activity;
 pub mod admission;
 pub mod cache;
 pub mod db;
+pub mod decisions;
 pub mod ids;
 pub mod integrations;
 pub mod job;
