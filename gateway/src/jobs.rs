@@ -6,6 +6,23 @@ use serde::{Deserialize, Serialize};
 /// Payload version written by this build.
 pub const PAYLOAD_VERSION: u8 = 1;
 
+/// Longest pull request, issue or comment text a job carries (characters): enough for every
+/// decision line, and a bound on what one webhook puts in the stream.
+pub const MAX_BODY_CHARS: usize = 16_000;
+
+/// `text` without surrounding whitespace, cut to [`MAX_BODY_CHARS`]; `None` when empty.
+pub fn bounded_body(text: Option<String>) -> Option<String> {
+    let text = text?;
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    Some(match t.char_indices().nth(MAX_BODY_CHARS) {
+        Some((i, _)) => t[..i].to_owned(),
+        None => t.to_owned(),
+    })
+}
+
 /// `github.build_status`: a CI outcome (workflow run, check suite or commit status).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BuildStatusJob {
@@ -70,6 +87,12 @@ pub enum ActivityDetail {
         head: Option<String>,
         /// Target branch.
         base: Option<String>,
+        /// The description, cut to [`MAX_BODY_CHARS`] (decision lines are read from it).
+        #[serde(default)]
+        body: Option<String>,
+        /// Label names (`decision` marks a decision).
+        #[serde(default)]
+        labels: Vec<String>,
     },
     /// A release changed.
     Release {
@@ -132,6 +155,13 @@ pub struct LinearActivityJob {
     pub changed: Vec<String>,
     /// `createdAt` of the event.
     pub created_at: Option<String>,
+    /// Comment body, or issue/project description, cut to [`MAX_BODY_CHARS`] (decision lines
+    /// are read from it).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Label names of an issue or project (`decision` marks a decision).
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 pub use onomancer_shared::transform_job::{DocumentSource, Origin, TransformJob};

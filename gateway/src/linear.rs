@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::jobs::{LinearActivityJob, PAYLOAD_VERSION};
+use crate::jobs::{bounded_body, LinearActivityJob, PAYLOAD_VERSION};
 use crate::signature::verify_linear;
 use crate::state::AppState;
 use crate::{header_str, tenant_for_webhook, valid_delivery_id};
@@ -66,6 +66,11 @@ pub struct LinearData {
     pub name: Option<String>,
     /// Comment body.
     pub body: Option<String>,
+    /// Issue or project description (markdown).
+    pub description: Option<String>,
+    /// Issue or project labels.
+    #[serde(default)]
+    pub labels: Vec<Label>,
     /// Link.
     pub url: Option<String>,
     /// Issue team.
@@ -74,6 +79,13 @@ pub struct LinearData {
     pub state: Option<State_>,
     /// The issue a comment belongs to.
     pub issue: Option<Box<LinearData>>,
+}
+
+/// A label.
+#[derive(Debug, Deserialize)]
+pub struct Label {
+    /// Label name (`decision` marks a decision).
+    pub name: String,
 }
 
 /// A team reference.
@@ -143,6 +155,8 @@ impl LinearWebhook {
                 .map(|m| m.into_keys().collect())
                 .unwrap_or_default(),
             created_at: self.created_at,
+            body: bounded_body(d.body.or(d.description)),
+            labels: d.labels.into_iter().map(|l| l.name).collect(),
         }
     }
 }

@@ -16,6 +16,7 @@ use onomancer_shared::settings::Settings;
 use onomancer_shared::tenant::TenantRegistry;
 use tokio_util::sync::CancellationToken;
 
+use handlers::decisions::DecisionSearch;
 pub use handlers::Handlers;
 use handlers::{DigestHandler, DiscordCommandHandler, NotifyHandler, TransformHandler};
 use onomancer_shared::activity::ActivityStore;
@@ -63,6 +64,7 @@ pub async fn build_handlers(
         tenants: tenants.clone(),
         discord,
     });
+    let decisions = DecisionSearch::from_settings(settings, &tenants, queue, db.clone())?;
     let discord_command = discord.map(|discord| DiscordCommandHandler {
         tenants: tenants.clone(),
         queue: queue.clone(),
@@ -70,6 +72,7 @@ pub async fn build_handlers(
         usage: Some(UsageStore::new(db.clone())),
         discord,
         transform: transform.clone(),
+        decisions: Some(decisions.clone()),
     });
     let digest = Some(DigestHandler::from_settings(
         settings,
@@ -84,6 +87,7 @@ pub async fn build_handlers(
         discord_command,
         digest,
         activity: Some(ActivityStore::new(db)),
+        decisions: Some(decisions.store),
     })
 }
 

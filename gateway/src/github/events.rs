@@ -4,8 +4,8 @@
 use serde::Deserialize;
 
 use crate::jobs::{
-    ActivityDetail, BuildStatusJob, DocumentSource, GithubActivityJob, Origin, TransformJob,
-    PAYLOAD_VERSION,
+    bounded_body, ActivityDetail, BuildStatusJob, DocumentSource, GithubActivityJob, Origin,
+    TransformJob, PAYLOAD_VERSION,
 };
 
 #[derive(Deserialize)]
@@ -89,6 +89,15 @@ struct PullRequest {
     merged: Option<bool>,
     head: Option<GitRef>,
     base: Option<GitRef>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    labels: Vec<Label>,
+}
+
+#[derive(Deserialize)]
+struct Label {
+    name: String,
 }
 
 #[derive(Deserialize)]
@@ -273,6 +282,8 @@ pub fn classify(
                         merged: pr.merged.unwrap_or(false),
                         head: pr.head.map(|r| r.name),
                         base: pr.base.map(|r| r.name),
+                        body: bounded_body(pr.body),
+                        labels: pr.labels.into_iter().map(|l| l.name).collect(),
                     },
                 ),
                 None,

@@ -34,8 +34,8 @@ async fn comments_and_projects_become_jobs_and_other_types_are_ignored() {
     assert_eq!(app.linear("lin-c", &comment).await.status(), StatusCode::OK);
     let mut project = linear_issue("update", 0);
     project["type"] = "Project".into();
-    project["data"] =
-        json!({"id": "p1", "name": "Rocket", "url": "https://linear.app/acme/project/rocket"});
+    project["data"] = json!({"id": "p1", "name": "Rocket", "url": "https://linear.app/acme/project/rocket",
+        "description": "Decision: launch in March", "labels": [{"id": "l1", "name": "decision", "color": "#fff"}]});
     assert_eq!(app.linear("lin-p", &project).await.status(), StatusCode::OK);
     let mut cycle = linear_issue("update", 0);
     cycle["type"] = "Cycle".into();
@@ -52,8 +52,13 @@ async fn comments_and_projects_become_jobs_and_other_types_are_ignored() {
         ),
         (Some("Comment"), Some("Fix"), Some("ENG"))
     );
+    // Bodies and labels travel for decision search: the comment's body, the project's
+    // description.
+    assert_eq!(c["body"], "Looks good\nmore");
     let p = payload(&jobs[1]);
     assert_eq!(p["title"], "Rocket");
+    assert_eq!(p["body"], "Decision: launch in March");
+    assert_eq!(p["labels"], json!(["decision"]));
 }
 
 #[tokio::test]

@@ -4,7 +4,10 @@
 //!
 //! - `/usage`: tokens, calls, cost and prompt-cache hit rate this month, and the quota left.
 //! - `/status [job]`: one job's state, or the server's queue depth per lane.
-//! - `/decisions`: no decision store exists yet; the reply says so plainly.
+//! - `/decisions query`: the recorded decisions matching the query, answered with citations
+//!   (`decisions.rs`).
+//! - *Record decision* (`record-decision`, a message command): records the target message as a
+//!   decision, once per message.
 //! - `/digest [persona]`: enqueues digest jobs (posted to the notification channel).
 //! - `/transform`: delegated to the transform handler with the same job id, so the deferred reply
 //!   is edited with the results; a terminal failure is shown to the user and its transformation
@@ -27,12 +30,15 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::decisions::{message_decision, DecisionSearch, TargetMessage};
 use super::transform::TransformHandler;
 use crate::transform::TransformJob;
 
 #[derive(Debug, Deserialize)]
 struct CommandJob {
     interaction_id: String,
+    #[serde(default)]
+    guild_id: String,
     token: String,
     command: String,
     #[serde(default)]
@@ -51,6 +57,12 @@ impl CommandJob {
             .filter(|s| !s.is_empty())
     }
 }
+
+/// The job command of the *Record decision* message command.
+pub const RECORD_DECISION: &str = "record-decision";
+
+const NO_DECISION_STORE: &str =
+    "Decisions are not available on this worker: it has no database (DATABASE_URL).";
 
 /// The digest job payload, as the scheduler writes it (`scheduler/src/cron_jobs.rs`).
 #[derive(Debug, Serialize)]
@@ -75,6 +87,9 @@ pub struct DiscordCommandHandler {
     pub discord: DiscordPoster,
     /// Runs `/transform` (`None`: this worker cannot transform; the reply says so).
     pub transform: Option<TransformHandler>,
+    /// Answers `/decisions` and records *Record decision* (`None`: no database here; the reply
+    /// says so).
+    pub decisions: Option<DecisionSearch>,
 }
 
 fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
@@ -108,11 +123,11 @@ impl DiscordCommandHandler {
             "transform" => return self.transform(job, &tenant, &cmd).await,
             "usage" => self.usage_text(&tenant).await?,
             "status" => self.status_text(&tenant, cmd.option("job")).await?,
-            "decisions" => format!(
-                "Decision search is not available yet: this deployment has no decision store, so \
-                 nothing has been recorded to search for \"{}\".",
-                cmd.option("query").unwrap_or("")
-            ),
+            "decisions" => match &self.decisions {
+                Some(d) => d.reply(job, cmd.option("query").unwrap_or("")).await?,
+                None => NO_DECISION_STORE.to_owned(),
+            },
+            RECORD_DECISION => self.record_decision(job, &cmd).await?,
             "digest" => self.enqueue_digest(&tenant, &cmd).await?,
             other => format!("`/{other}` is not a command this worker knows."),
         };
@@ -244,6 +259,39 @@ impl DiscordCommandHandler {
             ));
         }
         Ok(lines.join("\n"))
+    }
+
+    async fn record_decision(&self, job: &Envelope, cmd: &CommandJob) -> Result<String, JobError> {
+        let Some(search) = &self.decisions else {
+            return Ok(NO_DECISION_STORE.to_owned());
+        };
+        let message: TargetMessage = match cmd.options.get("message") {
+            Some(m) => serde_json::from_value(m.clone()).map_err(|e| {
+                JobError::terminal(format!(
+                    "record-decision: the target message does not decode: {e}"
+                ))
+            })?,
+            None => return Err(JobError::terminal("record-decision: no target message")),
+        };
+        let Some(decision) = message_decision(&job.tenant, &cmd.guild_id, &message, Utc::now())
+        else {
+            return Ok("That message has no text to record as a decision.".to_owned());
+        };
+        search.store.record(&decision).await?;
+        let quote: String = decision
+            .text
+            .lines()
+            .take(3)
+            .map(|l| format!("> {l}\n"))
+            .collect();
+        Ok(format!(
+            "📌 Recorded as a decision{}:\n{quote}Find it with `/decisions`.",
+            decision
+                .author
+                .as_deref()
+                .map(|a| format!(" (by {a})"))
+                .unwrap_or_default()
+        ))
     }
 
     async fn enqueue_digest(

@@ -54,6 +54,17 @@ async fn setup() -> Setup {
         usage: Some(UsageStore::new(db.db.clone())),
         discord: DiscordPoster::new(dc, redis.conn.clone(), redis.keys.clone()).unwrap(),
         transform: None,
+        decisions: Some(DecisionSearch {
+            store: onomancer_shared::decisions::DecisionStore::new(db.db.clone()),
+            claude: None,
+            limiter: None,
+            usage: UsageStore::new(db.db.clone()),
+            prices: Prices::default(),
+            model: "claude-sonnet-test".into(),
+            prompts_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/prompts"),
+            redis: redis.conn.clone(),
+            keys: redis.keys.clone(),
+        }),
     };
     Setup {
         handler,
@@ -190,8 +201,21 @@ async fn status_reports_a_job_or_the_queue_depth() {
 }
 
 #[tokio::test]
-async fn decisions_says_honestly_that_no_store_exists() {
+async fn a_recorded_message_is_found_by_decisions() {
     let s = setup().await;
+    let message = json!({"id": "900", "channel_id": "444", "author": "carol",
+        "content": "Decision: pricing stays flat in 2027.", "timestamp": "2026-11-18T08:30:00Z"});
+    let record = command_job(RECORD_DECISION, json!({ "message": message }), "tok-r");
+    s.handler.handle(&record).await.unwrap();
+    // Run twice (at-least-once delivery): one decision, one reply.
+    s.handler.handle(&record).await.unwrap();
+    let text = reply_text(&s, "tok-r");
+    assert!(
+        text.starts_with("📌 Recorded as a decision (by carol):\n> Decision: pricing stays flat"),
+        "{text}"
+    );
+    assert_eq!(s.discord.interaction_messages("tok-r").len(), 1);
+
     s.handler
         .handle(&command_job(
             "decisions",
@@ -202,8 +226,26 @@ async fn decisions_says_honestly_that_no_store_exists() {
         .unwrap();
     let text = reply_text(&s, "tok-d");
     assert!(
-        text.contains("no decision store") && text.contains("pricing"),
+        text.contains("**Decisions matching \"pricing\"**"),
         "{text}"
+    );
+    assert!(
+        text.contains("[1] 2026-11-18 · Discord · [Decision: pricing stays flat in 2027.](<https://discord.com/channels/111111111111111111/444/900>) — carol"),
+        "{text}"
+    );
+
+    let empty = json!({"id": "901", "channel_id": "444", "content": ""});
+    s.handler
+        .handle(&command_job(
+            RECORD_DECISION,
+            json!({ "message": empty }),
+            "tok-e",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        reply_text(&s, "tok-e"),
+        "That message has no text to record as a decision."
     );
 }
 

@@ -2,6 +2,7 @@
 //! its name), never a crash or a retry loop. A kind whose clients are not configured on this worker
 //! (no Claude key, no Discord token) fails terminally with a message saying which setting is missing.
 
+pub mod decisions;
 pub mod diag;
 pub mod digest;
 pub mod discord_command;
@@ -29,6 +30,9 @@ pub struct Handlers {
     pub digest: Option<DigestHandler>,
     /// Where GitHub and Linear activity is kept for digests (`None`: no database here).
     pub activity: Option<onomancer_shared::activity::ActivityStore>,
+    /// Where decisions marked in GitHub and Linear are kept for `/decisions` (`None`: no
+    /// database here).
+    pub decisions: Option<onomancer_shared::decisions::DecisionStore>,
 }
 
 impl Handlers {
@@ -53,9 +57,13 @@ impl JobHandler for Handlers {
                 None => Err(missing(JobKind::TRANSFORM, "ANTHROPIC_API_KEY is not set")),
             },
             JobKind::BUILD_STATUS | JobKind::GITHUB_ACTIVITY | JobKind::LINEAR_ACTIVITY => {
-                // Kept for digests first (idempotent by the delivery), then notified.
+                // Kept for digests and decision search first (idempotent by the delivery), then
+                // notified.
                 if let Some(store) = &self.activity {
                     notify::record_activity(store, &job).await?;
+                }
+                if let Some(store) = &self.decisions {
+                    notify::record_decision(store, &job).await?;
                 }
                 match &self.notify {
                     Some(h) => h.handle(&job).await,

@@ -42,6 +42,10 @@ enum ActivityDetail {
         title: String,
         url: String,
         merged: bool,
+        #[serde(default)]
+        body: Option<String>,
+        #[serde(default)]
+        labels: Vec<String>,
     },
     Release {
         tag: String,
@@ -56,6 +60,8 @@ enum ActivityDetail {
 #[derive(Debug, Deserialize)]
 struct LinearActivity {
     action: String,
+    #[serde(default)]
+    id: Option<String>,
     entity: String,
     identifier: Option<String>,
     title: Option<String>,
@@ -68,6 +74,12 @@ struct LinearActivity {
     /// `createdAt` of the event (activity time for digests).
     #[serde(default)]
     created_at: Option<String>,
+    /// Comment body or issue/project description (decision lines).
+    #[serde(default)]
+    body: Option<String>,
+    /// Issue or project labels (`decision`).
+    #[serde(default)]
+    labels: Vec<String>,
 }
 
 /// Runs notification jobs. Cheap to clone.
@@ -155,6 +167,7 @@ fn activity_notice(tenant: &TenantContext, a: GithubActivity) -> Notice {
             title,
             url,
             merged,
+            ..
         } => {
             let verb = match (action, merged) {
                 ("closed", true) => "merged",
@@ -305,6 +318,13 @@ impl NotifyHandler {
 #[path = "notify_activity.rs"]
 mod activity;
 pub use activity::record_activity;
+
+// Decisions for `/decisions`: the same payloads, when a decision is marked in them.
+#[path = "notify_decisions.rs"]
+mod decisions;
+pub use decisions::record_decision;
+#[cfg(test)]
+pub(crate) use decisions::{change_of as decision_change_of, Change as DecisionChange};
 
 #[cfg(test)]
 #[path = "notify_tests.rs"]

@@ -78,6 +78,7 @@ fn github_activity(a: GithubActivity) -> Option<Activity> {
             title,
             url,
             merged,
+            ..
         } => {
             let what = match (action, merged) {
                 ("closed", true) => "merged",

@@ -93,10 +93,20 @@ fn pull_requests_and_releases_become_activity() {
     };
     match pr.detail {
         ActivityDetail::PullRequest {
-            number, ref title, ..
+            number,
+            ref title,
+            ref body,
+            ref labels,
+            ..
         } => {
             assert_eq!(number, 2);
             assert_eq!(title, "Update the README with new information.");
+            // Carried for decision lines and the `decision` label.
+            assert_eq!(
+                body.as_deref(),
+                Some("This is a pretty simple change that we need to pull into master.")
+            );
+            assert_eq!(labels, &["bug"]);
         }
         ref other => panic!("{other:?}"),
     }
