@@ -7,7 +7,7 @@
 
 mod period;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -130,6 +130,51 @@ pub enum RateDecision {
     },
 }
 
+impl RateDecision {
+    /// Reads `rate.lua`'s answer `{allowed, retry_after_us, remaining}`.
+    pub(crate) fn from_reply(allowed: i64, retry_us: u64, remaining: u64) -> Self {
+        if allowed == 1 {
+            RateDecision::Allowed { remaining }
+        } else {
+            RateDecision::Limited {
+                retry_after: Duration::from_micros(retry_us.max(1)),
+            }
+        }
+    }
+}
+
+/// The text of `rate.lua`, the one GCRA of the project: run alone by [`RateCheck::run`] and
+/// composed with the queue's idempotent enqueue by `Queue::enqueue_admitted`.
+pub(crate) const RATE_LUA: &str = include_str!("rate.lua");
+
+static RATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RATE_LUA));
+
+/// One request-rate check, ready to run: a tenant's rate key and the GCRA parameters of its
+/// [`RateSpec`]. [`Admission::check_rate`] runs it alone; `Queue::enqueue_admitted` runs it in
+/// the same script as the enqueue it guards, saving a round trip.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateCheck {
+    /// The rate key (`{tenant}:ratelimit:gateway:<scope>`).
+    pub key: String,
+    /// Emission interval in microseconds (a minute / `per_minute`).
+    pub emission_us: u64,
+    /// Burst tolerance in microseconds (emission interval * (burst - 1)).
+    pub tolerance_us: u64,
+}
+
+impl RateCheck {
+    /// Counts one request (`rate.lua` alone), on Redis's clock.
+    pub(crate) async fn run(&self, conn: &RedisConn) -> redis::RedisResult<RateDecision> {
+        let (allowed, retry_us, remaining): (i64, u64, u64) = RATE_SCRIPT
+            .key(&self.key)
+            .arg(self.emission_us)
+            .arg(self.tolerance_us)
+            .invoke_async(&mut conn.clone())
+            .await?;
+        Ok(RateDecision::from_reply(allowed, retry_us, remaining))
+    }
+}
+
 /// Admission could not decide (Redis failed). Callers answer 503: never admit blindly.
 #[derive(Debug, thiserror::Error)]
 pub enum AdmissionError {
@@ -158,7 +203,6 @@ impl From<redis::RedisError> for AdmissionError {
 struct Scripts {
     quota: Script,
     refund: Script,
-    rate: Script,
 }
 
 /// Quota and rate decisions against Redis; cheap to clone.
@@ -190,7 +234,6 @@ impl Admission {
             scripts: Arc::new(Scripts {
                 quota: Script::new(include_str!("quota.lua")),
                 refund: Script::new(include_str!("refund.lua")),
-                rate: Script::new(include_str!("rate.lua")),
             }),
         }
     }
@@ -303,6 +346,17 @@ impl Admission {
         })
     }
 
+    /// The check of one request of `tenant` in `scope` against `spec`, without running it.
+    pub fn rate_check(&self, tenant: &TenantId, scope: &str, spec: RateSpec) -> RateCheck {
+        let per_minute = u64::from(spec.per_minute.max(1));
+        let emission_us = 60_000_000_u64.div_ceil(per_minute);
+        RateCheck {
+            key: self.rate_key(tenant, scope),
+            emission_us,
+            tolerance_us: emission_us * u64::from(spec.burst.max(1) - 1),
+        }
+    }
+
     /// Counts one request of `tenant` in `scope` against `spec` (GCRA on Redis's clock).
     pub async fn check_rate(
         &self,
@@ -310,24 +364,7 @@ impl Admission {
         scope: &str,
         spec: RateSpec,
     ) -> Result<RateDecision, AdmissionError> {
-        let per_minute = u64::from(spec.per_minute.max(1));
-        let emission_us = 60_000_000_u64.div_ceil(per_minute);
-        let tolerance_us = emission_us * u64::from(spec.burst.max(1) - 1);
-        let (allowed, retry_us, remaining): (i64, u64, u64) = self
-            .scripts
-            .rate
-            .key(self.rate_key(tenant, scope))
-            .arg(emission_us)
-            .arg(tolerance_us)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(if allowed == 1 {
-            RateDecision::Allowed { remaining }
-        } else {
-            RateDecision::Limited {
-                retry_after: Duration::from_micros(retry_us.max(1)),
-            }
-        })
+        Ok(self.rate_check(tenant, scope, spec).run(&self.conn).await?)
     }
 }
 
