@@ -1,6 +1,8 @@
-//! End to end through `onomancer up` (one real process, every role): a signed Discord
-//! `/transform` with an attached document is deferred by the gateway, queued, run by the worker
-//! against the Claude fake, and the deferred reply is edited in the Discord fake.
+//! End to end through `onomancer up` (one real process, every role), with Claude and Discord
+//! faked at the HTTP level:
+//! - a signed Discord `/transform` with an attached document is deferred by the gateway, queued,
+//!   run by the worker against the Claude fake, and the deferred reply is edited;
+//! - a message recorded with *Record decision* is found by `/decisions`, answered with citations.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -35,11 +37,101 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A running `onomancer up` with its fakes, and a way to send signed interactions.
+struct System {
+    /// First, so the process stops before its fakes and config go away.
+    _up: Up,
+    t: TestQueue,
+    claude: ClaudeFake,
+    discord: DiscordFake,
+    key: SigningKey,
+    base: String,
+    http: reqwest::Client,
+    _cfg: tempfile::TempDir,
+}
+
+impl System {
+    async fn start(cfg: tempfile::TempDir) -> Self {
+        let t = TestQueue::new(fast_config()).await;
+        let claude = ClaudeFake::start().await;
+        let discord = DiscordFake::start().await;
+        let key = SigningKey::generate(&mut rand_core::OsRng);
+        let port = free_port();
+        let up = Up(Command::new(env!("CARGO_BIN_EXE_onomancer"))
+            .arg("up")
+            .env("REDIS_URL", onomancer_testkit::redis_ns::redis_url())
+            .env("ONOMANCER_NAMESPACE", &t.redis.name)
+            .env("ONOMANCER_CONFIG_DIR", cfg.path())
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}/up.db", cfg.path().display()),
+            )
+            .env("ONOMANCER_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env(
+                "DISCORD_PUBLIC_KEY",
+                hex::encode(key.verifying_key().to_bytes()),
+            )
+            .env("DISCORD_BOT_TOKEN", "bot-token")
+            .env("DISCORD_APPLICATION_ID", "555555555555555555")
+            .env("DISCORD_API_BASE", discord.api_base())
+            .env("ANTHROPIC_API_KEY", "test-key")
+            .env("ANTHROPIC_BASE_URL", claude.base_url())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap());
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        wait_until(Duration::from_secs(30), "gateway ready", || async {
+            http.get(format!("{base}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        Self {
+            t,
+            claude,
+            discord,
+            key,
+            base,
+            http,
+            _cfg: cfg,
+            _up: up,
+        }
+    }
+
+    /// POSTs `interaction`, signed, and returns the gateway's answer (asserting 200 within
+    /// Discord's 3 s).
+    async fn interact(&self, interaction: &serde_json::Value) -> serde_json::Value {
+        let body = serde_json::to_vec(interaction).unwrap();
+        let ts = chrono::Utc::now().timestamp().to_string();
+        let mut signed = ts.clone().into_bytes();
+        signed.extend_from_slice(&body);
+        let sig = self.key.sign(&signed);
+        let started = std::time::Instant::now();
+        let reply = self
+            .http
+            .post(format!("{}/discord/interactions", self.base))
+            .header("content-type", "application/json")
+            .header("x-signature-ed25519", hex::encode(sig.to_bytes()))
+            .header("x-signature-timestamp", ts)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "answered within Discord's deadline"
+        );
+        reply.json().await.unwrap()
+    }
+}
+
 #[tokio::test]
 async fn a_discord_transform_is_deferred_queued_run_and_the_reply_edited() {
-    let t = TestQueue::new(fast_config()).await;
-    let claude = ClaudeFake::start().await;
-    let discord = DiscordFake::start().await;
     // The attachment's host: a local file server (allowed by the test config's fetch section).
     let files = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let files_addr = files.local_addr().unwrap();
@@ -54,42 +146,8 @@ async fn a_discord_transform_is_deferred_queued_run_and_the_reply_edited() {
         serde_json::from_slice(&std::fs::read(&defaults).unwrap()).unwrap();
     d["fetch"] = json!({"discordHosts": ["127.0.0.1"], "insecureHttpHosts": ["127.0.0.1"], "allowPrivate": true});
     std::fs::write(&defaults, serde_json::to_vec(&d).unwrap()).unwrap();
-
-    let key = SigningKey::generate(&mut rand_core::OsRng);
-    let port = free_port();
-    let up = Up(Command::new(env!("CARGO_BIN_EXE_onomancer"))
-        .arg("up")
-        .env("REDIS_URL", onomancer_testkit::redis_ns::redis_url())
-        .env("ONOMANCER_NAMESPACE", &t.redis.name)
-        .env("ONOMANCER_CONFIG_DIR", cfg.path())
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}/up.db", cfg.path().display()),
-        )
-        .env("ONOMANCER_HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env(
-            "DISCORD_PUBLIC_KEY",
-            hex::encode(key.verifying_key().to_bytes()),
-        )
-        .env("DISCORD_BOT_TOKEN", "bot-token")
-        .env("DISCORD_APPLICATION_ID", "555555555555555555")
-        .env("DISCORD_API_BASE", discord.api_base())
-        .env("ANTHROPIC_API_KEY", "test-key")
-        .env("ANTHROPIC_BASE_URL", claude.base_url())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap());
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    wait_until(Duration::from_secs(30), "gateway ready", || async {
-        http.get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
+    let sys = System::start(cfg).await;
+    let (t, claude, discord) = (&sys.t, &sys.claude, &sys.discord);
 
     let token = format!("tok-{}", uuid::Uuid::new_v4().simple());
     let interaction = json!({
@@ -115,30 +173,7 @@ async fn a_discord_transform_is_deferred_queued_run_and_the_reply_edited() {
         },
         "version": 1
     });
-    let body = serde_json::to_vec(&interaction).unwrap();
-    let ts = chrono::Utc::now().timestamp().to_string();
-    let mut signed = ts.clone().into_bytes();
-    signed.extend_from_slice(&body);
-    let sig = key.sign(&signed);
-    let started = std::time::Instant::now();
-    let reply = http
-        .post(format!("{base}/discord/interactions"))
-        .header("content-type", "application/json")
-        .header("x-signature-ed25519", hex::encode(sig.to_bytes()))
-        .header("x-signature-timestamp", ts)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reply.status(), 200);
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "answered within Discord's deadline"
-    );
-    assert_eq!(
-        reply.json::<serde_json::Value>().await.unwrap(),
-        json!({"type": 5})
-    );
+    assert_eq!(sys.interact(&interaction).await, json!({"type": 5}));
 
     wait_until(Duration::from_secs(30), "deferred reply edited", || async {
         discord
@@ -183,5 +218,72 @@ async fn a_discord_transform_is_deferred_queued_run_and_the_reply_edited() {
         .unwrap()
         .len();
     assert_eq!(done, 2);
-    drop(up);
+}
+
+fn interaction(id: u64, token: &str, data: serde_json::Value) -> serde_json::Value {
+    json!({
+        "type": 2, "id": id.to_string(), "application_id": "555555555555555555",
+        "token": token, "guild_id": "123456789", "channel_id": "444444444444444444",
+        "member": {"user": {"id": "777777777777777777", "username": "ada"}, "roles": []},
+        "data": data, "version": 1
+    })
+}
+
+#[tokio::test]
+async fn a_recorded_message_is_found_by_decisions_with_citations() {
+    let sys = System::start(config_dir(json!({}))).await;
+    sys.claude
+        .set_responder(|_| "Pricing stays flat through 2027 [1].".to_owned());
+
+    let record_token = format!("tok-{}", uuid::Uuid::new_v4().simple());
+    let record = interaction(
+        900_000_000_000_000_011,
+        &record_token,
+        json!({"id": "2", "name": "Record decision", "type": 3, "target_id": "321",
+               "resolved": {"messages": {"321": {"id": "321", "channel_id": "444444444444444444",
+                 "content": "Decision: pricing stays flat through 2027.",
+                 "author": {"id": "8", "username": "carol", "global_name": null},
+                 "timestamp": "2026-11-18T08:30:00+00:00"}}}}),
+    );
+    assert_eq!(sys.interact(&record).await, json!({"type": 5}));
+    wait_until(Duration::from_secs(30), "decision recorded", || async {
+        sys.discord
+            .interaction_messages(&record_token)
+            .iter()
+            .any(|m| m.content.starts_with("📌 Recorded as a decision"))
+    })
+    .await;
+
+    let query_token = format!("tok-{}", uuid::Uuid::new_v4().simple());
+    let query = interaction(
+        900_000_000_000_000_012,
+        &query_token,
+        json!({"id": "3", "name": "decisions", "type": 1,
+               "options": [{"name": "query", "type": 3, "value": "What about pricing?"}]}),
+    );
+    assert_eq!(sys.interact(&query).await, json!({"type": 5}));
+    wait_until(Duration::from_secs(30), "decisions answered", || async {
+        sys.discord
+            .interaction_messages(&query_token)
+            .iter()
+            .any(|m| m.content.contains("**Sources**"))
+    })
+    .await;
+    let answer = sys.discord.interaction_messages(&query_token)[0]
+        .content
+        .clone();
+    assert!(
+        answer.contains("Pricing stays flat through 2027 [1]."),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("[1] 2026-11-18 · Discord · [Decision: pricing stays flat through 2027.](<https://discord.com/channels/123456789/444444444444444444/321>) — carol"),
+        "{answer}"
+    );
+    assert_eq!(sys.claude.calls(), 1);
+    let ask = sys.claude.requests()[0].body["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(ask.contains("[1] 2026-11-18 · Discord"), "{ask}");
 }

@@ -1,10 +1,25 @@
-//! The slash commands Onomancer offers, as data (names, descriptions, options), their serenity
-//! builders, and registration through Discord's bulk-overwrite endpoints (global or one guild).
+//! The commands Onomancer offers, as data (names, descriptions, options): slash commands, and
+//! the *Record decision* message command (right-click a message, Apps). Their serenity builders,
+//! and registration through Discord's bulk-overwrite endpoints (global or one guild).
 
 use serenity::all::{
-    Command, CommandOptionType, CreateCommand, CreateCommandOption, GuildId, Http,
+    Command, CommandOptionType, CommandType, CreateCommand, CreateCommandOption, GuildId, Http,
     InteractionContext,
 };
+
+/// How a command is invoked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommandKind {
+    /// Typed as `/name` (Discord's `CHAT_INPUT`, type 1).
+    Slash,
+    /// Picked from a message's *Apps* menu (Discord's `MESSAGE`, type 3); the target message is
+    /// the input. `key` is its job command and role-config name (message command names may hold
+    /// spaces and capitals).
+    Message {
+        /// Job command and role-config name (`record-decision`).
+        key: &'static str,
+    },
+}
 
 /// The kind of a command option.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,12 +48,26 @@ pub struct OptionSpec {
 /// One slash command.
 #[derive(Clone, Copy, Debug)]
 pub struct CommandSpec {
-    /// Command name (`transform`).
+    /// Command name as Discord shows it (`transform`, `Record decision`).
     pub name: &'static str,
-    /// Shown in Discord (at most 100 characters).
+    /// Slash or message command.
+    pub kind: CommandKind,
+    /// Shown in Discord for slash commands (at most 100 characters); for message commands only
+    /// in `/help` (Discord takes none).
     pub description: &'static str,
-    /// Its options, required ones first (Discord insists).
+    /// Its options, required ones first (Discord insists). Message commands have none.
     pub options: &'static [OptionSpec],
+}
+
+impl CommandSpec {
+    /// The job command and role-config name: the name of a slash command, the key of a message
+    /// command.
+    pub fn key(&self) -> &'static str {
+        match self.kind {
+            CommandKind::Slash => self.name,
+            CommandKind::Message { key } => key,
+        }
+    }
 }
 
 const PERSONAS: &[&str] = &["leadership", "product", "marketing", "devrel"];
@@ -61,6 +90,7 @@ const fn opt(
 /// Every command, in the order `/help` lists them.
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
+        kind: CommandKind::Slash,
         name: "transform",
         description:
             "Rewrite a document for each audience (leadership, product, marketing, devrel)",
@@ -92,6 +122,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         ],
     },
     CommandSpec {
+        kind: CommandKind::Slash,
         name: "digest",
         description: "This week's digest of what shipped, changed and was decided",
         options: &[OptionSpec {
@@ -103,16 +134,19 @@ pub const COMMANDS: &[CommandSpec] = &[
         }],
     },
     CommandSpec {
+        kind: CommandKind::Slash,
         name: "decisions",
         description: "Search recorded decisions, answered with citations",
         options: &[opt("query", "What to look for", OptionKind::String, true)],
     },
     CommandSpec {
+        kind: CommandKind::Slash,
         name: "usage",
         description: "Tokens, cost, cache hit rate and quota left for this server",
         options: &[],
     },
     CommandSpec {
+        kind: CommandKind::Slash,
         name: "status",
         description: "State of a job, or of this server's queue",
         options: &[opt(
@@ -123,15 +157,33 @@ pub const COMMANDS: &[CommandSpec] = &[
         )],
     },
     CommandSpec {
+        kind: CommandKind::Slash,
         name: "help",
         description: "What Onomancer can do",
         options: &[],
     },
+    CommandSpec {
+        kind: CommandKind::Message {
+            key: RECORD_DECISION,
+        },
+        name: "Record decision",
+        description: "Record a message as a decision, found later by `/decisions`",
+        options: &[],
+    },
 ];
 
-/// The command named `name`.
-pub fn command(name: &str) -> Option<&'static CommandSpec> {
-    COMMANDS.iter().find(|c| c.name == name)
+/// The job command of the *Record decision* message command.
+pub const RECORD_DECISION: &str = "record-decision";
+
+/// The command named `name` invoked as `kind` (Discord's `data.type`: 1 slash, 3 message).
+pub fn command(name: &str, kind: u8) -> Option<&'static CommandSpec> {
+    COMMANDS.iter().find(|c| {
+        c.name == name
+            && match c.kind {
+                CommandKind::Slash => kind == 1,
+                CommandKind::Message { .. } => kind == 3,
+            }
+    })
 }
 
 /// The serenity builders for [`COMMANDS`] (guild-only: every command needs a tenant).
@@ -139,6 +191,11 @@ pub fn create_commands() -> Vec<CreateCommand> {
     COMMANDS
         .iter()
         .map(|c| {
+            if let CommandKind::Message { .. } = c.kind {
+                return CreateCommand::new(c.name)
+                    .kind(CommandType::Message)
+                    .contexts(vec![InteractionContext::Guild]);
+            }
             let options = c
                 .options
                 .iter()
@@ -178,6 +235,13 @@ pub async fn register_commands(
 pub fn help_text() -> String {
     let mut s = String::from("**Onomancer commands**\n");
     for c in COMMANDS {
+        if let CommandKind::Message { .. } = c.kind {
+            s.push_str(&format!(
+                "*{}* (on a message: right-click or long-press, then Apps): {}\n",
+                c.name, c.description
+            ));
+            continue;
+        }
         s.push_str(&format!("`/{}`: {}", c.name, c.description));
         if !c.options.is_empty() {
             let names: Vec<String> = c
@@ -205,7 +269,14 @@ mod tests {
     #[test]
     fn definitions_respect_discords_limits() {
         for c in COMMANDS {
-            assert!(c.name.len() <= 32 && c.name.bytes().all(|b| b.is_ascii_lowercase()));
+            assert!(c.name.len() <= 32, "{}", c.name);
+            match c.kind {
+                CommandKind::Slash => assert!(c.name.bytes().all(|b| b.is_ascii_lowercase())),
+                CommandKind::Message { key } => {
+                    assert!(c.options.is_empty());
+                    assert!(key.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'));
+                }
+            }
             assert!(
                 !c.description.is_empty() && c.description.len() <= 100,
                 "{}",
@@ -223,5 +294,16 @@ mod tests {
             }
         }
         assert!(help_text().contains("`/decisions`"));
+        assert!(help_text().contains("*Record decision* (on a message"));
+        assert_eq!(
+            command("decisions", 1).map(CommandSpec::key),
+            Some("decisions")
+        );
+        assert_eq!(
+            command("Record decision", 3).map(CommandSpec::key),
+            Some(RECORD_DECISION)
+        );
+        assert!(command("Record decision", 1).is_none());
+        assert!(command("decisions", 3).is_none());
     }
 }

@@ -62,6 +62,11 @@ pub struct User {
 pub struct CommandData {
     /// Command name.
     pub name: String,
+    /// Command type: 1 slash (`CHAT_INPUT`), 3 message (absent means 1).
+    #[serde(rename = "type", default = "slash")]
+    pub kind: u8,
+    /// The message a message command was invoked on.
+    pub target_id: Option<String>,
     /// Options given.
     #[serde(default)]
     pub options: Vec<CommandOption>,
@@ -80,12 +85,44 @@ pub struct CommandOption {
     pub value: Value,
 }
 
+fn slash() -> u8 {
+    1
+}
+
 /// Resolved objects.
 #[derive(Debug, Default, Deserialize)]
 pub struct Resolved {
     /// Attachments by id.
     #[serde(default)]
     pub attachments: HashMap<String, Attachment>,
+    /// Messages by id (the target of a message command).
+    #[serde(default)]
+    pub messages: HashMap<String, ResolvedMessage>,
+}
+
+/// A message a command refers to.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ResolvedMessage {
+    /// Message id.
+    pub id: String,
+    /// Its channel.
+    pub channel_id: String,
+    /// Its text (empty for a message of only embeds or files).
+    #[serde(default)]
+    pub content: String,
+    /// Who wrote it.
+    pub author: Option<MessageAuthor>,
+    /// When it was sent (ISO 8601).
+    pub timestamp: Option<String>,
+}
+
+/// A message's author.
+#[derive(Clone, Debug, Deserialize)]
+pub struct MessageAuthor {
+    /// User name.
+    pub username: String,
+    /// Display name, when set.
+    pub global_name: Option<String>,
 }
 
 /// An uploaded file.
@@ -138,6 +175,19 @@ impl CommandData {
             .and_then(|o| o.value.as_str())
             .map(str::trim)
             .filter(|s| !s.is_empty())
+    }
+
+    /// The target message of a message command, as the worker reads it (`options.message`).
+    pub fn target_message(&self) -> Option<Value> {
+        let m = self.resolved.messages.get(self.target_id.as_deref()?)?;
+        let author = m
+            .author
+            .as_ref()
+            .map(|a| a.global_name.clone().unwrap_or_else(|| a.username.clone()));
+        Some(
+            json!({"id": m.id, "channel_id": m.channel_id, "content": m.content,
+                    "author": author, "timestamp": m.timestamp}),
+        )
     }
 
     /// An attachment option, resolved.

@@ -1,9 +1,11 @@
-//! `POST /discord/interactions`: Ed25519 check, PING -> PONG, slash commands answered with a
-//! deferred reply (type 5) plus an interactive-lane job, or refused at once with an ephemeral
-//! message that says why.
+//! `POST /discord/interactions`: Ed25519 check, PING -> PONG, slash and message commands
+//! answered with a deferred reply (type 5) plus an interactive-lane job, or refused at once with
+//! an ephemeral message that says why.
 
 pub mod commands;
 pub mod interaction;
+
+use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -17,6 +19,7 @@ use crate::error::{quota_message, rate_message, ApiError};
 use crate::header_str;
 use crate::jobs::{DiscordCommandJob, DocumentSource, Origin, TransformJob, PAYLOAD_VERSION};
 use crate::state::AppState;
+use commands::{CommandKind, CommandSpec};
 use interaction::{deferred, ephemeral, pong, CommandData, Interaction, APPLICATION_COMMAND, PING};
 
 /// The interactions handler.
@@ -51,6 +54,14 @@ pub async fn interactions(
     }
 }
 
+/// How a user invokes `spec` (`/usage`, *Record decision*).
+fn shown(spec: &CommandSpec) -> String {
+    match spec.kind {
+        CommandKind::Slash => format!("/{}", spec.name),
+        CommandKind::Message { .. } => format!("Apps → {}", spec.name),
+    }
+}
+
 fn reply(content: &str) -> Result<Response, ApiError> {
     Ok(Json(ephemeral(content)).into_response())
 }
@@ -64,8 +75,8 @@ async fn command(state: &AppState, ix: Interaction) -> Result<Response, ApiError
         ));
     };
     span.record("command", data.name.as_str());
-    let Some(spec) = commands::command(&data.name) else {
-        return reply(&format!("Unknown command `/{}`.", data.name));
+    let Some(spec) = commands::command(&data.name, data.kind) else {
+        return reply(&format!("Unknown command `{}`.", data.name));
     };
     if spec.name == "help" {
         return reply(&commands::help_text());
@@ -77,21 +88,47 @@ async fn command(state: &AppState, ix: Interaction) -> Result<Response, ApiError
         return reply("This server is not set up for Onomancer (no tenant is configured for its server id). Ask an administrator to add it.");
     };
     span.record("tenant", tenant.tenant_id.as_str());
-    if !tenant.config.discord.command_allowed(spec.name, ix.roles()) {
+    if !tenant
+        .config
+        .discord
+        .command_allowed(spec.key(), ix.roles())
+    {
         return reply(&format!(
-            "You lack a role allowed to run `/{}` in this server; ask an administrator for one of the roles configured for it.",
-            spec.name
+            "You lack a role allowed to run `{}` in this server; ask an administrator for one of the roles configured for it.",
+            shown(spec)
         ));
     }
-    match state.check_rate(&tenant).await {
-        Ok(()) => {}
-        Err(ApiError::RateLimited { retry_after }) => return reply(&rate_message(retry_after)),
-        Err(e) => return Err(e),
+    let options = match spec.kind {
+        CommandKind::Slash => data.options_map(),
+        CommandKind::Message { .. } => {
+            let Some(message) = data.target_message() else {
+                return Err(ApiError::BadRequest(
+                    "message command without its resolved target message".into(),
+                ));
+            };
+            if message["content"]
+                .as_str()
+                .is_none_or(|c| c.trim().is_empty())
+            {
+                return reply("That message has no text to record as a decision.");
+            }
+            BTreeMap::from([("message".to_owned(), message)])
+        }
+    };
+    // `/transform` consumes quota, which a rate-refused request must not spend: rate, quota,
+    // then enqueue. Every other command counts the rate and enqueues in one call below.
+    let consumes_quota = spec.name == "transform";
+    if consumes_quota {
+        match state.check_rate(&tenant).await {
+            Ok(()) => {}
+            Err(ApiError::RateLimited { retry_after }) => return reply(&rate_message(retry_after)),
+            Err(e) => return Err(e),
+        }
     }
 
     let mut transform = None;
     let mut consumed_at = None;
-    if spec.name == "transform" {
+    if consumes_quota {
         let source = match transform_source(data) {
             Ok(s) => s,
             Err(message) => return reply(&message),
@@ -131,8 +168,8 @@ async fn command(state: &AppState, ix: Interaction) -> Result<Response, ApiError
         interaction_id: ix.id.clone(),
         application_id: ix.application_id.clone(),
         token: ix.token.clone(),
-        command: spec.name.to_owned(),
-        options: data.options_map(),
+        command: spec.key().to_owned(),
+        options,
         guild_id: guild.to_owned(),
         channel_id: ix.channel_id.clone(),
         user_id: ix.user_id(),
@@ -146,9 +183,17 @@ async fn command(state: &AppState, ix: Interaction) -> Result<Response, ApiError
         &job,
     )
     .idempotency_key(format!("discord:{}", ix.id));
-    state
-        .enqueue_with_refund(&tenant, vec![new], consumed_at)
-        .await?;
+    if consumes_quota {
+        state
+            .enqueue_with_refund(&tenant, vec![new], consumed_at)
+            .await?;
+    } else {
+        match state.admit_and_enqueue(&tenant, new).await {
+            Ok(_) => {}
+            Err(ApiError::RateLimited { retry_after }) => return reply(&rate_message(retry_after)),
+            Err(e) => return Err(e),
+        }
+    }
     Ok(Json(deferred()).into_response())
 }
 

@@ -135,11 +135,62 @@ async fn usage_status_decisions_and_digest_are_deferred_jobs() {
     assert_eq!(commands, ["usage", "status", "decisions", "digest"]);
 }
 
+/// A *Record decision* invocation on a message with `content`.
+fn record_decision(content: &str) -> Value {
+    let mut ix = command("Record decision", json!([]), GUILD, &[]);
+    ix["data"] = json!({"id": "2", "name": "Record decision", "type": 3,
+        "target_id": "123456789012345678",
+        "resolved": {"messages": {"123456789012345678": {
+            "id": "123456789012345678", "channel_id": "444444444444444444", "content": content,
+            "author": {"id": "777", "username": "ada", "global_name": "Ada L."},
+            "timestamp": "2026-11-18T08:30:00.000000+00:00", "attachments": [], "embeds": []}}}});
+    ix
+}
+
+#[tokio::test]
+async fn record_decision_defers_a_job_carrying_the_target_message() {
+    let app = spawn_app().await;
+    let ix = record_decision("Decision: pricing stays flat.");
+    assert_eq!(reply(&app, &ix).await, json!({"type": 5}));
+    let jobs = app.jobs("acme", Lane::Interactive).await;
+    assert_eq!(jobs.len(), 1);
+    let p = payload(&jobs[0]);
+    assert_eq!(p["command"], "record-decision");
+    assert_eq!(
+        p["options"]["message"],
+        json!({"id": "123456789012345678", "channel_id": "444444444444444444",
+               "content": "Decision: pricing stays flat.", "author": "Ada L.",
+               "timestamp": "2026-11-18T08:30:00.000000+00:00"})
+    );
+    assert_eq!(p["guild_id"], GUILD);
+
+    // A message with no text is refused at once; a slash command cannot pose as it.
+    let v = reply(&app, &record_decision("  ")).await;
+    assert_eq!(
+        ephemeral_text(&v),
+        "That message has no text to record as a decision."
+    );
+    let v = reply(&app, &command("Record decision", json!([]), GUILD, &[])).await;
+    assert!(ephemeral_text(&v).starts_with("Unknown command"), "{v}");
+    // The resolved message missing from a valid signed body: 400 naming it.
+    let mut broken = record_decision("x");
+    broken["data"]["resolved"] = json!({});
+    let resp = app.discord(&broken).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("resolved target message"));
+    assert_eq!(app.jobs("acme", Lane::Interactive).await.len(), 1);
+}
+
 #[tokio::test]
 async fn help_is_answered_at_once_without_a_job() {
     let app = spawn_app().await;
     let v = reply(&app, &command("help", json!([]), "999", &[])).await;
     assert!(ephemeral_text(&v).contains("/transform"));
+    assert!(ephemeral_text(&v).contains("Record decision"));
     assert!(app.all_jobs("acme").await.is_empty());
 }
 
