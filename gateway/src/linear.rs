@@ -208,9 +208,10 @@ pub async fn webhook(
         ),
     };
     tracing::Span::current().record("delivery", delivery.as_str());
-    state.check_rate(&tenant).await?;
 
     if !HANDLED.contains(&hook.entity.as_str()) {
+        // Ignored deliveries count against the rate too.
+        state.check_rate(&tenant).await?;
         state.metrics.webhook("linear", "other", "ignored");
         return Ok((
             StatusCode::OK,
@@ -227,8 +228,7 @@ pub async fn webhook(
         &job,
     )
     .idempotency_key(format!("linear:{delivery}"));
-    let done = state.enqueue_with_refund(&tenant, vec![new], None).await?;
-    let e = &done[0];
+    let e = &state.admit_and_enqueue(&tenant, new).await?;
     state.metrics.webhook(
         "linear",
         &entity,

@@ -156,3 +156,30 @@ async fn bodies_over_1_mb_are_413_and_unknown_tenants_404() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_rate_limited_tenant_gets_429_with_retry_after_and_nothing_stored() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        requests_per_minute: 1,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        app.linear("lin-r1", &linear_issue("create", 0))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // The second delivery runs the one-call rate check and enqueue (the stream is known now).
+    let refused = app.linear("lin-r2", &linear_issue("update", 0)).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let v: serde_json::Value = refused.json().await.unwrap();
+    assert!(v.to_string().contains("rate"), "{v}");
+    assert_eq!(app.jobs("acme", Lane::Default).await.len(), 1);
+}
