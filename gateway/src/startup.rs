@@ -14,8 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use onomancer_shared::admission::Admission;
+use onomancer_shared::integrations::discord::DiscordConfig;
 use onomancer_shared::queue::{Queue, QueueConfig};
-use onomancer_shared::settings::Settings;
+use onomancer_shared::settings::{DiscordInteractions, Settings};
 use onomancer_shared::tenant::TenantRegistry;
 use onomancer_shared::usage::UsageStore;
 use onomancer_shared::KeySpace;
@@ -253,6 +254,12 @@ impl Application {
 /// `onomancer up` both call this). Waits for Redis when it is not up yet.
 pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     use anyhow::Context as _;
+    let websocket = match settings.discord_interactions {
+        DiscordInteractions::Http => None,
+        DiscordInteractions::Gateway => Some(DiscordConfig::from_settings(settings).context(
+            "DISCORD_INTERACTIONS=gateway needs DISCORD_BOT_TOKEN and DISCORD_APPLICATION_ID",
+        )?),
+    };
     let tenants = Arc::new(
         TenantRegistry::load(&settings.config_dir)
             .with_context(|| format!("loading tenants from {}", settings.config_dir.display()))?,
@@ -290,7 +297,32 @@ pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Re
         }
     };
     tracing::info!(addr = %settings.http_addr, port = app.port(), tenants = tenants.tenants().count(), "gateway listening");
-    app.run_until_stopped(async move { shutdown.cancelled().await })
-        .await
-        .context("gateway server failed")
+    let websocket = websocket.map(|config| {
+        tokio::spawn(discord::ws::run(
+            config,
+            app.state().clone(),
+            shutdown.clone(),
+        ))
+    });
+    let stop = shutdown.clone();
+    let server = app.run_until_stopped(async move { stop.cancelled().await });
+    match websocket {
+        None => server.await.context("gateway server failed"),
+        Some(ws) => {
+            tokio::pin!(server);
+            tokio::select! {
+                served = &mut server => served.context("gateway server failed"),
+                // A rejected bot token ends the process: a broken config must not look healthy.
+                ended = ws => {
+                    let outcome = ended.context("Discord Gateway task panicked")?;
+                    if let Err(e) = outcome {
+                        shutdown.cancel();
+                        server.await.ok();
+                        return Err(e);
+                    }
+                    server.await.context("gateway server failed")
+                }
+            }
+        }
+    }
 }

@@ -17,6 +17,17 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// How Discord delivers interactions to this deployment (the two are exclusive per application).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiscordInteractions {
+    /// Discord POSTs them to `/discord/interactions` (the application's "interactions endpoint
+    /// URL"), checked with `DISCORD_PUBLIC_KEY`.
+    Http,
+    /// The gateway opens Discord's Gateway websocket with `DISCORD_BOT_TOKEN` and receives them
+    /// there: for deployments without a public URL.
+    Gateway,
+}
+
 /// Everything a process reads from its environment.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -44,6 +55,8 @@ pub struct Settings {
     pub discord_public_key: Option<String>,
     /// `DISCORD_API_BASE`: overrides `https://discord.com/api/v10` (tests, proxies).
     pub discord_api_base: Option<String>,
+    /// `DISCORD_INTERACTIONS`: `http` (default) or `gateway` (websocket mode).
+    pub discord_interactions: DiscordInteractions,
     /// `ONOMANCER_MASTER_KEY`: decrypts tenant credentials stored encrypted in config.
     pub master_key: Option<SecretString>,
     /// `ONOMANCER_LOG_FORMAT` (`json` or `pretty`; default json when `ONOMANCER_ENV=production`).
@@ -103,6 +116,16 @@ impl Settings {
                 problem: "is not a numeric snowflake".into(),
             })?),
         };
+        let discord_interactions = match get("DISCORD_INTERACTIONS").as_deref() {
+            None | Some("http") => DiscordInteractions::Http,
+            Some("gateway") => DiscordInteractions::Gateway,
+            Some(other) => {
+                return Err(SettingsError {
+                    var: "DISCORD_INTERACTIONS",
+                    problem: format!("{other:?} is neither \"http\" nor \"gateway\""),
+                })
+            }
+        };
         let worker_concurrency = match get("ONOMANCER_WORKER_CONCURRENCY") {
             None => 16,
             Some(v) => match v.parse::<usize>() {
@@ -140,6 +163,7 @@ impl Settings {
             discord_application_id,
             discord_public_key: get("DISCORD_PUBLIC_KEY"),
             discord_api_base: get("DISCORD_API_BASE"),
+            discord_interactions,
             master_key: get("ONOMANCER_MASTER_KEY").map(SecretString::from),
             log_format,
             worker_name: get("ONOMANCER_WORKER_NAME"),
@@ -184,5 +208,22 @@ mod tests {
         assert_eq!(e.var, "ONOMANCER_HTTP_ADDR");
         let e = with(&[("ONOMANCER_WORKER_CONCURRENCY", "0")]).unwrap_err();
         assert_eq!(e.var, "ONOMANCER_WORKER_CONCURRENCY");
+        let e = with(&[("DISCORD_INTERACTIONS", "websocket")]).unwrap_err();
+        assert_eq!(e.var, "DISCORD_INTERACTIONS");
+        assert!(e.to_string().contains("\"websocket\" is neither"), "{e}");
+    }
+
+    #[test]
+    fn discord_interactions_default_to_http() {
+        assert_eq!(
+            with(&[]).unwrap().discord_interactions,
+            DiscordInteractions::Http
+        );
+        assert_eq!(
+            with(&[("DISCORD_INTERACTIONS", "gateway")])
+                .unwrap()
+                .discord_interactions,
+            DiscordInteractions::Gateway
+        );
     }
 }

@@ -1,15 +1,16 @@
-//! `POST /discord/interactions`: Ed25519 check, PING -> PONG, slash and message commands
-//! answered with a deferred reply (type 5) plus an interactive-lane job, or refused at once with
-//! an ephemeral message that says why.
+//! Discord interactions: PING -> PONG, slash and message commands answered with a deferred reply
+//! (type 5) plus an interactive-lane job, or refused at once with an ephemeral message that says
+//! why. They arrive on `POST /discord/interactions` (Ed25519-checked, here) or, in websocket mode,
+//! over Discord's Gateway (`ws.rs`); both go through [`respond`].
 
 pub mod commands;
 pub mod interaction;
+pub mod ws;
 
 use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use chrono::Utc;
@@ -21,6 +22,7 @@ use crate::jobs::{DiscordCommandJob, DocumentSource, Origin, TransformJob, PAYLO
 use crate::state::AppState;
 use commands::{CommandKind, CommandSpec};
 use interaction::{deferred, ephemeral, pong, CommandData, Interaction, APPLICATION_COMMAND, PING};
+use serde_json::Value;
 
 /// The interactions handler.
 #[tracing::instrument(
@@ -32,7 +34,7 @@ pub async fn interactions(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let verifier = state.discord.as_ref().ok_or(ApiError::Unauthorized)?;
     verifier
         .verify(
@@ -45,9 +47,15 @@ pub async fn interactions(
     let ix: Interaction = serde_path_to_error::deserialize(de).map_err(|e| {
         ApiError::BadRequest(format!("invalid interaction: {}: {}", e.path(), e.inner()))
     })?;
+    respond(&state, ix).await.map(Json)
+}
+
+/// The response body for an authenticated interaction, however it arrived: PONG, a deferred
+/// reply once its job is stored, or an ephemeral refusal saying why.
+pub async fn respond(state: &AppState, ix: Interaction) -> Result<Value, ApiError> {
     match ix.kind {
-        PING => Ok(Json(pong()).into_response()),
-        APPLICATION_COMMAND => command(&state, ix).await,
+        PING => Ok(pong()),
+        APPLICATION_COMMAND => command(state, ix).await,
         other => Err(ApiError::BadRequest(format!(
             "interaction type {other} is not handled"
         ))),
@@ -62,11 +70,11 @@ fn shown(spec: &CommandSpec) -> String {
     }
 }
 
-fn reply(content: &str) -> Result<Response, ApiError> {
-    Ok(Json(ephemeral(content)).into_response())
+fn reply(content: &str) -> Result<Value, ApiError> {
+    Ok(ephemeral(content))
 }
 
-async fn command(state: &AppState, ix: Interaction) -> Result<Response, ApiError> {
+async fn command(state: &AppState, ix: Interaction) -> Result<Value, ApiError> {
     let span = tracing::Span::current();
     span.record("interaction", ix.id.as_str());
     let Some(data) = ix.data.as_ref() else {
@@ -194,7 +202,7 @@ async fn command(state: &AppState, ix: Interaction) -> Result<Response, ApiError
             Err(e) => return Err(e),
         }
     }
-    Ok(Json(deferred()).into_response())
+    Ok(deferred())
 }
 
 fn transform_source(data: &CommandData) -> Result<DocumentSource, String> {

@@ -9,3 +9,4 @@ mod ops;
 mod register;
 mod rest;
 mod unavailable;
+mod ws_gateway;

@@ -88,6 +88,27 @@ impl DiscordConfig {
     }
 }
 
+impl DiscordConfig {
+    /// serenity's HTTP client for this configuration (token, application id, call timeout,
+    /// `DISCORD_API_BASE` as serenity's proxy) and the reqwest client under it. serenity's
+    /// in-process rate limiter is off (see the module docs).
+    pub fn http(&self) -> Result<(Http, reqwest::Client), DiscordError> {
+        let client = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .use_rustls_tls()
+            .build()
+            .map_err(|e| DiscordError::Request(e.to_string()))?;
+        let mut builder = HttpBuilder::new(self.token.expose_secret())
+            .application_id(ApplicationId::new(self.application_id))
+            .client(client.clone())
+            .ratelimiter_disabled(true);
+        if let Some(base) = self.api_base.as_deref().filter(|b| !b.trim().is_empty()) {
+            builder = builder.proxy(proxy_origin(base));
+        }
+        Ok((builder.build(), client))
+    }
+}
+
 /// serenity's proxy option replaces `https://discord.com` in every URL, so the base it wants is
 /// the origin: `http://host:port/api/v10` becomes `http://host:port`.
 fn proxy_origin(api_base: &str) -> String {
@@ -175,23 +196,11 @@ impl DiscordPoster {
                 config.timeout
             )));
         }
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .use_rustls_tls()
-            .build()
-            .map_err(|e| DiscordError::Request(e.to_string()))?;
-        let application_id = ApplicationId::new(config.application_id);
-        let mut builder = HttpBuilder::new(config.token.expose_secret())
-            .application_id(application_id)
-            .client(client.clone())
-            .ratelimiter_disabled(true);
-        if let Some(base) = config.api_base.as_deref().filter(|b| !b.trim().is_empty()) {
-            builder = builder.proxy(proxy_origin(base));
-        }
+        let (http, client) = config.http()?;
         Ok(Self {
-            http: std::sync::Arc::new(builder.build()),
+            http: std::sync::Arc::new(http),
             client,
-            application_id,
+            application_id: ApplicationId::new(config.application_id),
             markers: PostMarkers::new(conn, keys),
         })
     }
