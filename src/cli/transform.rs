@@ -68,7 +68,7 @@ pub async fn run(settings: Settings, args: TransformArgs) -> anyhow::Result<()> 
 
     if args.dry_run {
         let db = Database::open(&settings.database_url).await?;
-        let google = google_clients(&tenants)?;
+        let google = google_clients(&tenants, None)?;
         let (models, prices) = models_and_prices(tenants.defaults());
         let engine = TransformEngine {
             cache: build_cache(&settings, &tenants, &queue, &db, &google, &registry)?,

@@ -46,6 +46,8 @@ struct System {
     discord: DiscordFake,
     key: SigningKey,
     base: String,
+    /// The worker's `/metrics`.
+    metrics: String,
     http: reqwest::Client,
     _cfg: tempfile::TempDir,
 }
@@ -57,6 +59,7 @@ impl System {
         let discord = DiscordFake::start().await;
         let key = SigningKey::generate(&mut rand_core::OsRng);
         let port = free_port();
+        let metrics_port = free_port();
         let up = Up(Command::new(env!("CARGO_BIN_EXE_onomancer"))
             .arg("up")
             .env("REDIS_URL", onomancer_testkit::redis_ns::redis_url())
@@ -67,6 +70,10 @@ impl System {
                 format!("sqlite://{}/up.db", cfg.path().display()),
             )
             .env("ONOMANCER_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env(
+                "ONOMANCER_METRICS_ADDR",
+                format!("127.0.0.1:{metrics_port}"),
+            )
             .env(
                 "DISCORD_PUBLIC_KEY",
                 hex::encode(key.verifying_key().to_bytes()),
@@ -96,6 +103,7 @@ impl System {
             discord,
             key,
             base,
+            metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
             http,
             _cfg: cfg,
             _up: up,
@@ -218,6 +226,31 @@ async fn a_discord_transform_is_deferred_queued_run_and_the_reply_edited() {
         .unwrap()
         .len();
     assert_eq!(done, 2);
+
+    // The seed's cost metrics on the worker's /metrics: tokens, Claude calls, running cost.
+    let metrics = sys
+        .http
+        .get(&sys.metrics)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{metrics}"))
+    };
+    assert_eq!(
+        value("onomancer_api_calls_total{service=\"claude\",tenant=\"thj\"}"),
+        2.0
+    );
+    assert!(value("onomancer_tokens_used_total{tenant=\"thj\",type=\"output\"}") > 0.0);
+    assert!(value("onomancer_estimated_cost_dollars{tenant=\"thj\"}") > 0.0);
 }
 
 fn interaction(id: u64, token: &str, data: serde_json::Value) -> serde_json::Value {

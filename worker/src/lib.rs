@@ -21,7 +21,7 @@ pub use handlers::Handlers;
 use handlers::{DigestHandler, DiscordCommandHandler, NotifyHandler, TransformHandler};
 use onomancer_shared::activity::ActivityStore;
 use onomancer_shared::admission::Admission;
-use onomancer_shared::usage::UsageStore;
+use onomancer_shared::usage::{UsageMetrics, UsageStore};
 
 /// Loads tenants and the database and builds every handler this worker can run with the settings
 /// it has. A broken tenant config stops the worker here, naming the file and field.
@@ -36,12 +36,19 @@ pub async fn build_handlers(
     let db = Database::open(&settings.database_url)
         .await
         .context("opening the database (DATABASE_URL)")?;
+    // One store for every handler, so every usage record also moves the seed's cost metrics
+    // (`onomancer_tokens_used_total`, `onomancer_api_calls_total`,
+    // `onomancer_estimated_cost_dollars`) on this worker's `/metrics`.
+    let usage = UsageStore::with_metrics(
+        db.clone(),
+        UsageMetrics::register(registry).context("registering cost metrics")?,
+    );
     let transform = match settings.anthropic_api_key {
         Some(_) => Some(TransformHandler::from_settings(
             settings,
             tenants.clone(),
             queue,
-            db.clone(),
+            &usage,
             registry,
         )?),
         None => {
@@ -64,12 +71,12 @@ pub async fn build_handlers(
         tenants: tenants.clone(),
         discord,
     });
-    let decisions = DecisionSearch::from_settings(settings, &tenants, queue, db.clone())?;
+    let decisions = DecisionSearch::from_settings(settings, &tenants, queue, &usage)?;
     let discord_command = discord.map(|discord| DiscordCommandHandler {
         tenants: tenants.clone(),
         queue: queue.clone(),
         admission: Admission::new(queue.conn(), queue.keys().clone()),
-        usage: Some(UsageStore::new(db.clone())),
+        usage: Some(usage.clone()),
         discord,
         transform: transform.clone(),
         decisions: Some(decisions.clone()),
@@ -78,8 +85,7 @@ pub async fn build_handlers(
         settings,
         tenants.clone(),
         queue,
-        db.clone(),
-        registry,
+        &usage,
     )?);
     Ok(Handlers {
         transform,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use prometheus::{GaugeVec, IntCounterVec, Opts, Registry};
+use prometheus::{GaugeVec, IntCounter, IntCounterVec, Opts, Registry};
 
 use super::UsageRecord;
 
@@ -53,6 +53,13 @@ impl UsageMetrics {
             cost,
             cost_micros: Arc::default(),
         })
+    }
+
+    /// The `onomancer_api_calls_total` counter of one service and tenant, for clients that count
+    /// every call they make themselves (Google: folder lookups, documents, token grants), rather
+    /// than through usage records.
+    pub fn api_calls(&self, service: &str, tenant: &str) -> IntCounter {
+        self.api_calls.with_label_values(&[service, tenant])
     }
 
     /// Counts a newly written record.

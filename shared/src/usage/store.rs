@@ -107,6 +107,11 @@ impl UsageStore {
         &self.db
     }
 
+    /// The cost metrics this store updates, if any.
+    pub fn metrics(&self) -> Option<&UsageMetrics> {
+        self.metrics.as_ref()
+    }
+
     /// Records one operation. Returns `false` (and changes nothing) when the tenant already has a
     /// record with this idempotency key: a job that runs twice is billed once.
     #[tracing::instrument(name = "usage.record", skip_all, fields(tenant = %record.tenant, operation = %record.operation), err(level = "warn", Display))]

@@ -225,6 +225,26 @@ async fn tokens_are_cached_and_renewed_after_a_401() {
 }
 
 #[tokio::test]
+async fn every_call_to_google_is_counted_for_the_api_calls_metric() {
+    let fake = GoogleFake::start().await;
+    let root = fake.add_shared_drive_folder("Onomancer");
+    let google = client(&fake);
+    let registry = prometheus::Registry::new();
+    let metrics = onomancer_shared::usage::UsageMetrics::register(&registry).unwrap();
+    let counter = metrics.api_calls("google", "thj");
+    google.count_calls_in(counter.clone());
+
+    google.find_folder(&root, "tenants").await.unwrap();
+    google.find_folder(&root, "tenants").await.unwrap();
+    fake.revoke_tokens();
+    google.find_folder(&root, "tenants").await.unwrap();
+    // API requests (the one refused with 401 and its retry included) and token grants.
+    let calls = fake.requests().len() as u64 + fake.grants() as u64;
+    assert_eq!(calls, 6, "3 lookups, 1 retry after the 401, 2 grants");
+    assert_eq!(counter.get(), calls);
+}
+
+#[tokio::test]
 async fn a_folder_outside_a_shared_drive_gets_the_explicit_message() {
     let fake = GoogleFake::start().await;
     let my_drive = fake.add_my_drive_folder("Shared with the bot");

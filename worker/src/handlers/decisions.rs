@@ -17,7 +17,6 @@ use redis::AsyncCommands;
 use serde::Deserialize;
 
 use onomancer_shared::activity::ActivitySource;
-use onomancer_shared::db::Database;
 use onomancer_shared::decisions::{search_terms, Decision, DecisionStore, StoredDecision};
 use onomancer_shared::llm::{
     ClaudeClient, ClaudeConfig, Message, MessagesRequest, Prices, SystemPrompt,
@@ -129,18 +128,19 @@ impl DecisionSearch {
         settings: &Settings,
         tenants: &TenantRegistry,
         queue: &Queue,
-        db: Database,
+        usage: &UsageStore,
     ) -> anyhow::Result<Self> {
+        let db = usage.database().clone();
         let (models, prices) = models_and_prices(tenants.defaults());
         let claude = match settings.anthropic_api_key {
             Some(_) => Some(ClaudeClient::new(ClaudeConfig::from_settings(settings)?)?),
             None => None,
         };
         Ok(Self {
-            store: DecisionStore::new(db.clone()),
+            store: DecisionStore::new(db),
             claude,
             limiter: Some(rate_limiter(queue, tenants)),
-            usage: UsageStore::new(db),
+            usage: usage.clone(),
             prices,
             model: models.transform,
             prompts_dir: settings.config_dir.join("prompts"),

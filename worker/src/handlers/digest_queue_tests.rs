@@ -73,8 +73,8 @@ async fn start(with_claude: bool) -> Running {
     .unwrap();
     let tenants = Arc::new(TenantRegistry::load_with_env(dir.path(), |_| None).unwrap());
     let database = Database::open(&settings.database_url).await.unwrap();
-    let handler =
-        DigestHandler::from_settings(&settings, tenants, &queue, database, &registry).unwrap();
+    let usage = onomancer_shared::usage::UsageStore::new(database);
+    let handler = DigestHandler::from_settings(&settings, tenants, &queue, &usage).unwrap();
     assert_eq!(handler.claude.is_some(), with_claude);
     assert_eq!(handler.model, "claude-sonnet-4-5");
     let activity = handler.activity.clone();

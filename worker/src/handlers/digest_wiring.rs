@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use onomancer_shared::activity::ActivityStore;
-use onomancer_shared::db::Database;
 use onomancer_shared::integrations::discord::{DiscordConfig, DiscordPoster};
 use onomancer_shared::llm::{ClaudeClient, ClaudeConfig};
 use onomancer_shared::queue::Queue;
@@ -25,9 +24,9 @@ impl DigestHandler {
         settings: &Settings,
         tenants: Arc<TenantRegistry>,
         queue: &Queue,
-        db: Database,
-        _registry: &prometheus::Registry,
+        usage: &UsageStore,
     ) -> anyhow::Result<Self> {
+        let db = usage.database().clone();
         let defaults = tenants.defaults();
         let (models, prices) = models_and_prices(defaults);
         let claude = match settings.anthropic_api_key {
@@ -43,10 +42,10 @@ impl DigestHandler {
             )?),
             None => None,
         };
-        let google = google_clients(&tenants)?;
+        let google = google_clients(&tenants, usage.metrics())?;
         Ok(Self {
             activity: ActivityStore::new(db.clone()),
-            usage: UsageStore::new(db),
+            usage: usage.clone(),
             claude,
             limiter: Some(limiter),
             prices,

@@ -17,7 +17,7 @@ use onomancer_shared::llm::{ClaudeClient, ClaudeConfig, ModelPrice, ModelRoutes,
 use onomancer_shared::queue::{Queue, RateLimit, RateLimiter};
 use onomancer_shared::settings::Settings;
 use onomancer_shared::tenant::{Defaults, TenantRegistry};
-use onomancer_shared::usage::UsageStore;
+use onomancer_shared::usage::{services, UsageMetrics, UsageStore};
 use onomancer_shared::TenantId;
 
 use super::{PromptStore, TransformEngine};
@@ -49,6 +49,7 @@ pub fn models_and_prices(defaults: &Defaults) -> (ModelRoutes, Prices) {
 /// Google clients of tenants that have a Workspace and a service account.
 pub fn google_clients(
     tenants: &TenantRegistry,
+    metrics: Option<&UsageMetrics>,
 ) -> anyhow::Result<BTreeMap<TenantId, GoogleClient>> {
     let mut out = BTreeMap::new();
     for t in tenants.tenants() {
@@ -60,6 +61,9 @@ pub fn google_clients(
         };
         let client = GoogleClient::from_key_json(GoogleConfig::default(), key)
             .with_context(|| format!("Google service account of tenant {}", t.tenant_id))?;
+        if let Some(m) = metrics {
+            client.count_calls_in(m.api_calls(services::GOOGLE, t.tenant_id.as_str()));
+        }
         out.insert(t.tenant_id.clone(), client);
     }
     Ok(out)
@@ -102,12 +106,13 @@ impl TransformHandler {
         settings: &Settings,
         tenants: Arc<TenantRegistry>,
         queue: &Queue,
-        db: Database,
+        usage: &UsageStore,
         registry: &prometheus::Registry,
     ) -> anyhow::Result<Self> {
         let defaults = tenants.defaults();
         let (models, prices) = models_and_prices(defaults);
-        let google = google_clients(&tenants)?;
+        let db = usage.database().clone();
+        let google = google_clients(&tenants, usage.metrics())?;
         let cache = build_cache(settings, &tenants, queue, &db, &google, registry)?;
         let claude = ClaudeClient::new(ClaudeConfig::from_settings(settings)?)?;
         let limiter = rate_limiter(queue, &tenants);
@@ -124,7 +129,7 @@ impl TransformHandler {
             cache,
             claude,
             limiter: Some(limiter),
-            usage: Some(UsageStore::new(db)),
+            usage: Some(usage.clone()),
             prices,
             models,
             prompts: PromptStore::new(settings.config_dir.join("prompts")),

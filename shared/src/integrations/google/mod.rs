@@ -86,6 +86,8 @@ struct Inner {
     encoding: EncodingKey,
     /// One refresh at a time; callers wait for it instead of each asking Google.
     token: Mutex<Option<CachedToken>>,
+    /// Counts every HTTP call to Google (`onomancer_api_calls_total{service="google"}`).
+    calls: std::sync::OnceLock<prometheus::IntCounter>,
 }
 
 impl std::fmt::Debug for GoogleClient {
@@ -115,8 +117,21 @@ impl GoogleClient {
                 key,
                 encoding,
                 token: Mutex::new(None),
+                calls: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Counts every call this client makes to Google (API requests, retries after a 401, token
+    /// grants) in `counter`. Set once; later calls are ignored.
+    pub fn count_calls_in(&self, counter: prometheus::IntCounter) {
+        let _ = self.inner.calls.set(counter);
+    }
+
+    fn count_call(&self) {
+        if let Some(c) = self.inner.calls.get() {
+            c.inc();
+        }
     }
 
     /// A client from the tenant's JSON key (`credentials.google_service_account`).
@@ -149,6 +164,7 @@ impl GoogleClient {
             self.inner.config.subject.as_deref(),
             now_secs,
         )?;
+        self.count_call();
         let response = self
             .inner
             .http
@@ -201,6 +217,7 @@ impl GoogleClient {
         let mut renewed = false;
         loop {
             let token = self.access_token().await?;
+            self.count_call();
             let response = build(&self.inner.http)
                 .bearer_auth(token.expose_secret())
                 .send()
