@@ -13,21 +13,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use redis::AsyncCommands;
 use serde::Deserialize;
 
 use onomancer_shared::activity::ActivitySource;
 use onomancer_shared::decisions::{search_terms, Decision, DecisionStore, StoredDecision};
-use onomancer_shared::llm::{
-    ClaudeClient, ClaudeConfig, Message, MessagesRequest, Prices, SystemPrompt,
-};
-use onomancer_shared::queue::{Queue, RateLimiter};
+use onomancer_shared::llm::{Message, MessagesRequest, SystemPrompt};
+use onomancer_shared::queue::Queue;
 use onomancer_shared::settings::Settings;
 use onomancer_shared::tenant::TenantRegistry;
-use onomancer_shared::usage::{ops, UsageRecord, UsageStore};
-use onomancer_shared::{Envelope, JobError, KeySpace, RedisConn, TenantId};
+use onomancer_shared::usage::{ops, UsageStore};
+use onomancer_shared::{Envelope, JobError, TenantId};
 
-use crate::transform::wiring::{models_and_prices, rate_limiter};
+use super::claude_once::ClaudeOnce;
 
 /// Most decisions one answer cites.
 pub const MAX_MATCHES: usize = 8;
@@ -43,22 +40,11 @@ pub const ANSWER_TTL: Duration = Duration::from_secs(24 * 3600);
 pub struct DecisionSearch {
     /// The tenant's decisions.
     pub store: DecisionStore,
-    /// Writes answers (`None`: no `ANTHROPIC_API_KEY`; matches are listed instead).
-    pub claude: Option<ClaudeClient>,
-    /// Shared per-tenant Claude rate limit (`None` in tests).
-    pub limiter: Option<RateLimiter>,
-    /// Usage records (operation `query`, one per job).
-    pub usage: UsageStore,
-    /// Model prices for the usage cost.
-    pub prices: Prices,
-    /// The model (`models.transform` in `defaults.json`).
-    pub model: String,
+    /// Writes answers once per job (its `claude` is `None` without `ANTHROPIC_API_KEY`:
+    /// matches are listed instead).
+    pub writer: ClaudeOnce,
     /// Folder with `decisions.md`.
     pub prompts_dir: PathBuf,
-    /// Where answers wait for retries of their job.
-    pub redis: RedisConn,
-    /// Key namespace of `redis`.
-    pub keys: KeySpace,
 }
 
 fn source_name(s: ActivitySource) -> &'static str {
@@ -122,36 +108,19 @@ pub const HOW_TO_RECORD: &str = "Decisions are recorded from Linear comments wit
 line), and Discord messages recorded with *Apps → Record decision*.";
 
 impl DecisionSearch {
-    /// Decision search on `db` with the process's settings: Claude when `ANTHROPIC_API_KEY` is
-    /// set, the shared rate limiter, the transform model and its price.
+    /// Decision search on the usage store's database with the process's settings (Claude
+    /// when `ANTHROPIC_API_KEY` is set).
     pub fn from_settings(
         settings: &Settings,
         tenants: &TenantRegistry,
         queue: &Queue,
         usage: &UsageStore,
     ) -> anyhow::Result<Self> {
-        let db = usage.database().clone();
-        let (models, prices) = models_and_prices(tenants.defaults());
-        let claude = match settings.anthropic_api_key {
-            Some(_) => Some(ClaudeClient::new(ClaudeConfig::from_settings(settings)?)?),
-            None => None,
-        };
         Ok(Self {
-            store: DecisionStore::new(db),
-            claude,
-            limiter: Some(rate_limiter(queue, tenants)),
-            usage: usage.clone(),
-            prices,
-            model: models.transform,
+            store: DecisionStore::new(usage.database().clone()),
+            writer: ClaudeOnce::from_settings(settings, tenants, queue, usage)?,
             prompts_dir: settings.config_dir.join("prompts"),
-            redis: queue.conn(),
-            keys: queue.keys().clone(),
         })
-    }
-
-    fn answer_key(&self, job: &Envelope) -> String {
-        self.keys
-            .data(&job.tenant, format_args!("decisions:answer:{}", job.id))
     }
 
     /// The reply to `/decisions query` for `job`'s tenant.
@@ -181,7 +150,7 @@ impl DecisionSearch {
                     .join("\n")
             ));
         }
-        let Some(claude) = &self.claude else {
+        if self.writer.claude.is_none() {
             return Ok(format!(
                 "**Decisions matching \"{query}\"** (no summary: this worker has no Claude key)\n{}",
                 found
@@ -191,8 +160,8 @@ impl DecisionSearch {
                     .collect::<Vec<_>>()
                     .join("\n")
             ));
-        };
-        let answer = self.answer(job, claude, query, &found).await?;
+        }
+        let answer = self.answer(job, query, &found).await?;
         Ok(format!(
             "**Decisions on \"{query}\"**\n{}\n\n**Sources**\n{}",
             answer.trim(),
@@ -204,52 +173,35 @@ impl DecisionSearch {
     async fn answer(
         &self,
         job: &Envelope,
-        claude: &ClaudeClient,
         query: &str,
         found: &[StoredDecision],
     ) -> Result<String, JobError> {
-        let key = self.answer_key(job);
-        let mut conn = self.redis.clone();
-        let kept: Option<String> = conn
-            .get(&key)
-            .await
-            .map_err(|e| JobError::retryable(format!("Redis: {e}")))?;
-        if let Some(text) = kept {
-            return Ok(text);
-        }
-        let path = self.prompts_dir.join("decisions.md");
-        let system = tokio::fs::read_to_string(&path).await.map_err(|e| {
-            JobError::terminal(format!("cannot read the prompt {}: {e}", path.display()))
-        })?;
-        if let Some(limiter) = &self.limiter {
-            limiter.acquire(&job.tenant, "claude").await?;
-        }
-        let request = MessagesRequest::new(
-            &self.model,
-            MAX_OUTPUT_TOKENS,
-            vec![Message::user(prompt_input(query, found))],
-        )
-        .system(SystemPrompt::Text(system));
-        let message = claude.messages(&request).await?.message;
-        let record = UsageRecord::claude_call(
-            job.tenant.clone(),
-            ops::QUERY,
-            &message.model,
-            message.usage.tokens(),
-            &self.prices,
-            UsageRecord::job_key(&job.id, "decisions"),
-        )
-        .job(job.id.clone());
-        if let Err(e) = self.usage.record(&record).await {
-            // The answer is paid for; failing now would pay again on the retry.
-            tracing::error!(error = %e, "could not record usage of a decision search");
-        }
-        let text = message.text();
-        let _: () = conn
-            .set_ex(&key, &text, ANSWER_TTL.as_secs())
-            .await
-            .map_err(|e| JobError::retryable(format!("Redis: {e}")))?;
-        Ok(text)
+        let written = self
+            .writer
+            .ask(
+                job,
+                "decisions",
+                ops::QUERY,
+                "the answer",
+                ANSWER_TTL,
+                |model| async move {
+                    let path = self.prompts_dir.join("decisions.md");
+                    let system = tokio::fs::read_to_string(&path).await.map_err(|e| {
+                        JobError::terminal(format!(
+                            "cannot read the prompt {}: {e}",
+                            path.display()
+                        ))
+                    })?;
+                    Ok(MessagesRequest::new(
+                        &model,
+                        MAX_OUTPUT_TOKENS,
+                        vec![Message::user(prompt_input(query, found))],
+                    )
+                    .system(SystemPrompt::Text(system)))
+                },
+            )
+            .await?;
+        Ok(written.text)
     }
 }
 

@@ -5,12 +5,14 @@ use std::path::Path;
 
 use chrono::{TimeZone, Utc};
 use onomancer_shared::decisions::DecisionStore;
-use onomancer_shared::llm::{ClaudeConfig, ModelPrice};
+use onomancer_shared::llm::{ClaudeClient, ClaudeConfig, ModelPrice, Prices};
+use onomancer_shared::usage::UsageStore;
 use onomancer_shared::{JobId, JobKind, Lane, NewJob};
 use onomancer_testkit::{ClaudeFake, TestDb, TestRedis};
 use serde_json::{json, Value};
 
 use super::*;
+use crate::handlers::claude_once::ClaudeOnce;
 use crate::handlers::notify::record_decision;
 
 const MODEL: &str = "claude-sonnet-test";
@@ -244,14 +246,16 @@ async fn setup(db: &TestDb, with_claude: bool) -> Setup {
     );
     let search = DecisionSearch {
         store: DecisionStore::new(db.db.clone()),
-        claude: with_claude.then(|| ClaudeClient::new(cc).unwrap()),
-        limiter: None,
-        usage: UsageStore::new(db.db.clone()),
-        prices,
-        model: MODEL.into(),
+        writer: ClaudeOnce {
+            claude: with_claude.then(|| ClaudeClient::new(cc).unwrap()),
+            limiter: None,
+            usage: UsageStore::new(db.db.clone()),
+            prices,
+            model: MODEL.into(),
+            redis: redis.conn.clone(),
+            keys: redis.keys.clone(),
+        },
         prompts_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/prompts"),
-        redis: redis.conn.clone(),
-        keys: redis.keys.clone(),
     };
     Setup {
         search,
@@ -361,6 +365,7 @@ async fn a_query_is_answered_once_with_citations_from_its_tenant_only() {
         assert_eq!(s.claude.calls(), 1);
         let usage = s
             .search
+            .writer
             .usage
             .summary(
                 &TenantId::new("acme"),

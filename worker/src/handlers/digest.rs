@@ -14,21 +14,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use redis::AsyncCommands;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::claude_once::ClaudeOnce;
 use onomancer_shared::activity::ActivityStore;
 use onomancer_shared::integrations::discord::{DiscordPoster, PostTarget};
 use onomancer_shared::integrations::google::{GoogleClient, NewDocument};
-use onomancer_shared::llm::{ClaudeClient, Message, MessagesRequest, Prices, SystemPrompt};
-use onomancer_shared::queue::RateLimiter;
+use onomancer_shared::llm::{Message, MessagesRequest, SystemPrompt};
 use onomancer_shared::tenant::{TenantContext, TenantRegistry};
-use onomancer_shared::usage::{format_dollars, ops, UsageRecord, UsageStore};
-use onomancer_shared::{
-    Envelope, JobError, JobId, JobOutcome, KeySpace, Persona, RedisConn, TenantId,
-};
+use onomancer_shared::usage::ops;
+use onomancer_shared::{Envelope, JobError, JobId, JobOutcome, Persona, TenantId};
 
 #[path = "digest_input.rs"]
 pub mod input;
@@ -71,22 +68,11 @@ pub struct DigestHandler {
     pub tenants: Arc<TenantRegistry>,
     /// The period's activity.
     pub activity: ActivityStore,
-    /// Writes digests (`None`: no `ANTHROPIC_API_KEY`; only quiet weeks can be digested).
-    pub claude: Option<ClaudeClient>,
-    /// Shared per-tenant Claude rate limit (`None` in tools and tests).
-    pub limiter: Option<RateLimiter>,
-    /// Usage records (operation `digest`, one per job).
-    pub usage: UsageStore,
-    /// Model prices for the usage cost.
-    pub prices: Prices,
-    /// The model (`models.transform` in `defaults.json`).
-    pub model: String,
+    /// Writes digests once per job (its `claude` is `None` without `ANTHROPIC_API_KEY`: only
+    /// quiet weeks can be digested then); the model is `models.transform` of `defaults.json`.
+    pub writer: ClaudeOnce,
     /// Folder with `digest.md` and `digest-{persona}.md`.
     pub prompts_dir: PathBuf,
-    /// Where written digests wait for retries of their job.
-    pub redis: RedisConn,
-    /// Key namespace of `redis`.
-    pub keys: KeySpace,
     /// Posts the digest (`None`: Discord not configured; jobs fail with that reason).
     pub discord: Option<DiscordPoster>,
     /// Google clients of tenants with a Workspace.
@@ -236,11 +222,6 @@ impl DigestHandler {
         Ok((poster, PostTarget::Channel { channel_id }))
     }
 
-    fn text_key(&self, job: &Envelope) -> String {
-        self.keys
-            .data(&job.tenant, format_args!("digest:{}", job.id))
-    }
-
     async fn read_prompt(&self, name: &str) -> Result<String, JobError> {
         let path = self.prompts_dir.join(name);
         tokio::fs::read_to_string(&path).await.map_err(|e| {
@@ -255,66 +236,26 @@ impl DigestHandler {
         p: &DigestPayload,
         input: DigestInput,
     ) -> Result<Written, JobError> {
-        let key = self.text_key(job);
-        let mut conn = self.redis.clone();
-        let kept: Option<String> = conn
-            .get(&key)
-            .await
-            .map_err(|e| JobError::retryable(format!("Redis: {e}")))?;
-        if let Some(text) = kept {
-            return Ok(Written {
-                text,
-                source: "retry",
-                input: Some(input),
-            });
-        }
-        let claude = self.claude.as_ref().ok_or_else(|| {
-            JobError::terminal(
-                "ANTHROPIC_API_KEY is not set on this worker: the digest cannot be written",
-            )
-        })?;
-        let system = self.read_prompt("digest.md").await?;
-        let persona = self
-            .read_prompt(&format!("digest-{}.md", p.persona))
+        let log = &input.text;
+        let written = self
+            .writer
+            .ask(job, "digest", ops::DIGEST, "the digest", TEXT_TTL, |model| async move {
+                let system = self.read_prompt("digest.md").await?;
+                let persona = self
+                    .read_prompt(&format!("digest-{}.md", p.persona))
+                    .await?;
+                let ask = format!(
+                    "{persona}\n\nThe week's activity log follows, between <activity> tags.\n\n<activity>\n{log}</activity>"
+                );
+                Ok(
+                    MessagesRequest::new(&model, MAX_OUTPUT_TOKENS, vec![Message::user(ask)])
+                        .system(SystemPrompt::Text(system)),
+                )
+            })
             .await?;
-        if let Some(limiter) = &self.limiter {
-            limiter.acquire(&job.tenant, "claude").await?;
-        }
-        let ask = format!(
-            "{persona}\n\nThe week's activity log follows, between <activity> tags.\n\n<activity>\n{}</activity>",
-            input.text
-        );
-        let request =
-            MessagesRequest::new(&self.model, MAX_OUTPUT_TOKENS, vec![Message::user(ask)])
-                .system(SystemPrompt::Text(system));
-        let reply = claude.messages(&request).await?;
-        let message = reply.message;
-        if message.truncated() {
-            tracing::warn!("Claude stopped at max_tokens; the digest is cut off");
-        }
-        let record = UsageRecord::claude_call(
-            job.tenant.clone(),
-            ops::DIGEST,
-            &message.model,
-            message.usage.tokens(),
-            &self.prices,
-            UsageRecord::job_key(&job.id, "digest"),
-        )
-        .job(job.id.clone());
-        if let Err(e) = self.usage.record(&record).await {
-            // The digest is paid for; failing now would pay again on the retry.
-            tracing::error!(error = %e, "could not record usage of the digest");
-        } else {
-            tracing::info!(cost = %format_dollars(record.cost_micros), "digest written");
-        }
-        let text = message.text();
-        let _: () = conn
-            .set_ex(&key, &text, TEXT_TTL.as_secs())
-            .await
-            .map_err(|e| JobError::retryable(format!("Redis: {e}")))?;
         Ok(Written {
-            text,
-            source: "claude",
+            text: written.text,
+            source: if written.reused { "retry" } else { "claude" },
             input: Some(input),
         })
     }

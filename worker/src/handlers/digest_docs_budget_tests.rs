@@ -115,6 +115,7 @@ async fn a_busy_week_fits_the_input_budget_keeping_what_matters() {
     let request: MessagesRequest = serde_json::from_value(body.clone()).unwrap();
     let tokens = s
         .handler
+        .writer
         .claude
         .as_ref()
         .unwrap()

@@ -75,8 +75,8 @@ async fn start(with_claude: bool) -> Running {
     let database = Database::open(&settings.database_url).await.unwrap();
     let usage = onomancer_shared::usage::UsageStore::new(database);
     let handler = DigestHandler::from_settings(&settings, tenants, &queue, &usage).unwrap();
-    assert_eq!(handler.claude.is_some(), with_claude);
-    assert_eq!(handler.model, "claude-sonnet-4-5");
+    assert_eq!(handler.writer.claude.is_some(), with_claude);
+    assert_eq!(handler.writer.model, "claude-sonnet-4-5");
     let activity = handler.activity.clone();
     let mut options = WorkerOptions::new(format!("w-{}", uuid::Uuid::new_v4().simple()));
     options.block = Duration::from_millis(50);

@@ -18,6 +18,7 @@ use onomancer_testkit::{ClaudeFake, TestDb, TestRedis};
 use serde_json::json;
 
 use super::*;
+use crate::handlers::claude_once::ClaudeOnce;
 use crate::handlers::notify::record_activity;
 
 #[path = "digest_fixtures.rs"]
@@ -109,14 +110,16 @@ async fn setup(db: TestDb) -> Setup {
     let handler = DigestHandler {
         tenants: Arc::new(TenantRegistry::load_with_env(dir.path(), |_| None).unwrap()),
         activity: ActivityStore::new(db.db.clone()),
-        claude: Some(ClaudeClient::new(cc).unwrap()),
-        limiter: None,
-        usage: UsageStore::new(db.db.clone()),
-        prices,
-        model: MODEL.into(),
+        writer: ClaudeOnce {
+            claude: Some(ClaudeClient::new(cc).unwrap()),
+            limiter: None,
+            usage: UsageStore::new(db.db.clone()),
+            prices,
+            model: MODEL.into(),
+            redis: redis.conn.clone(),
+            keys: redis.keys.clone(),
+        },
         prompts_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/prompts"),
-        redis: redis.conn.clone(),
-        keys: redis.keys.clone(),
         discord: Some(DiscordPoster::new(dc, redis.conn.clone(), redis.keys.clone()).unwrap()),
         google: BTreeMap::new(),
     };
@@ -249,6 +252,7 @@ async fn a_week_is_digested_and_posted_once_with_its_usage() {
         let request: MessagesRequest = serde_json::from_value(body).unwrap();
         let input = s
             .handler
+            .writer
             .claude
             .as_ref()
             .unwrap()
@@ -258,6 +262,7 @@ async fn a_week_is_digested_and_posted_once_with_its_usage() {
         let (start, end) = week();
         let usage = s
             .handler
+            .writer
             .usage
             .summary(
                 &TenantId::new("acme"),
@@ -286,6 +291,7 @@ async fn a_week_is_digested_and_posted_once_with_its_usage() {
         assert_eq!(s.discord.channel_messages(ACME_CHANNEL).len(), 1);
         let usage = s
             .handler
+            .writer
             .usage
             .summary(
                 &TenantId::new("acme"),
@@ -324,6 +330,7 @@ async fn an_empty_week_posts_a_quiet_digest_without_claude() {
     let (start, end) = week();
     let usage = s
         .handler
+        .writer
         .usage
         .summary(
             &TenantId::new("acme"),

@@ -56,14 +56,16 @@ async fn setup() -> Setup {
         transform: None,
         decisions: Some(DecisionSearch {
             store: onomancer_shared::decisions::DecisionStore::new(db.db.clone()),
-            claude: None,
-            limiter: None,
-            usage: UsageStore::new(db.db.clone()),
-            prices: Prices::default(),
-            model: "claude-sonnet-test".into(),
+            writer: crate::handlers::claude_once::ClaudeOnce {
+                claude: None,
+                limiter: None,
+                usage: UsageStore::new(db.db.clone()),
+                prices: Prices::default(),
+                model: "claude-sonnet-test".into(),
+                redis: redis.conn.clone(),
+                keys: redis.keys.clone(),
+            },
             prompts_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/prompts"),
-            redis: redis.conn.clone(),
-            keys: redis.keys.clone(),
         }),
     };
     Setup {

@@ -2,6 +2,7 @@
 //! its name), never a crash or a retry loop. A kind whose clients are not configured on this worker
 //! (no Claude key, no Discord token) fails terminally with a message saying which setting is missing.
 
+pub mod claude_once;
 pub mod decisions;
 pub mod diag;
 pub mod digest;
