@@ -15,6 +15,7 @@ pub mod job;
 pub mod keys;
 pub mod llm;
 pub mod ops_http;
+pub mod payloads;
 pub mod queue;
 pub mod redis_conn;
 pub mod settings;

@@ -172,8 +172,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
 ];
 
-/// The job command of the *Record decision* message command.
-pub const RECORD_DECISION: &str = "record-decision";
+pub use onomancer_shared::payloads::RECORD_DECISION;
 
 /// The command named `name` invoked as `kind` (Discord's `data.type`: 1 slash, 3 message).
 pub fn command(name: &str, kind: u8) -> Option<&'static CommandSpec> {

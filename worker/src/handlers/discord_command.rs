@@ -13,8 +13,7 @@
 //!   is edited with the results; a terminal failure is shown to the user and its transformation
 //!   is given back to the quota.
 //!
-//! The payload is the gateway's `DiscordCommandJob` (`gateway/src/jobs.rs`), decoded here with
-//! only the fields used.
+//! The payload is the gateway's `DiscordCommandJob` (`onomancer_shared::payloads`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,39 +26,13 @@ use onomancer_shared::tenant::{TenantContext, TenantRegistry};
 use onomancer_shared::usage::{format_dollars, UsageStore};
 use onomancer_shared::{Envelope, JobError, JobId, JobKind, JobOutcome, Lane, NewJob, Persona};
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
 
 use super::decisions::{message_decision, DecisionSearch, TargetMessage};
 use super::transform::TransformHandler;
-use crate::transform::TransformJob;
-
-#[derive(Debug, Deserialize)]
-struct CommandJob {
-    interaction_id: String,
-    #[serde(default)]
-    guild_id: String,
-    token: String,
-    command: String,
-    #[serde(default)]
-    options: BTreeMap<String, Value>,
-    #[serde(default)]
-    quota_consumed: bool,
-    transform: Option<TransformJob>,
-}
-
-impl CommandJob {
-    fn option(&self, name: &str) -> Option<&str> {
-        self.options
-            .get(name)
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-    }
-}
-
-/// The job command of the *Record decision* message command.
-pub const RECORD_DECISION: &str = "record-decision";
+use onomancer_shared::payloads::DiscordCommandJob as CommandJob;
+pub use onomancer_shared::payloads::RECORD_DECISION;
 
 const NO_DECISION_STORE: &str =
     "Decisions are not available on this worker: it has no database (DATABASE_URL).";

@@ -3,84 +3,20 @@
 //! tenant's notification channel. Events nobody needs pinged about (a queued build, a push) are
 //! acknowledged without a message; the job result says why.
 //!
-//! The payloads are the gateway's (`gateway/src/jobs.rs`), decoded here with only the fields used.
+//! The payloads are the gateway's (`onomancer_shared::payloads`).
 
 use std::sync::Arc;
 
 use onomancer_shared::integrations::discord::{DiscordPoster, PostTarget};
 use onomancer_shared::tenant::{TenantContext, TenantRegistry};
 use onomancer_shared::{Envelope, JobError, JobKind, JobOutcome};
-use serde::Deserialize;
 use serde_json::json;
 
-#[derive(Debug, Deserialize)]
-struct BuildStatus {
-    event: String,
-    action: Option<String>,
-    repo: String,
-    name: String,
-    branch: Option<String>,
-    sha: String,
-    status: Option<String>,
-    conclusion: Option<String>,
-    url: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct GithubActivity {
-    action: Option<String>,
-    repo: String,
-    actor: Option<String>,
-    detail: ActivityDetail,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ActivityDetail {
-    PullRequest {
-        number: u64,
-        title: String,
-        url: String,
-        merged: bool,
-        #[serde(default)]
-        body: Option<String>,
-        #[serde(default)]
-        labels: Vec<String>,
-    },
-    Release {
-        tag: String,
-        name: Option<String>,
-        url: String,
-        prerelease: bool,
-        draft: bool,
-    },
-    Push {},
-}
-
-#[derive(Debug, Deserialize)]
-struct LinearActivity {
-    action: String,
-    #[serde(default)]
-    id: Option<String>,
-    entity: String,
-    identifier: Option<String>,
-    title: Option<String>,
-    team: Option<String>,
-    state: Option<String>,
-    url: Option<String>,
-    actor: Option<String>,
-    #[serde(default)]
-    changed: Vec<String>,
-    /// `createdAt` of the event (activity time for digests).
-    #[serde(default)]
-    created_at: Option<String>,
-    /// Comment body or issue/project description (decision lines).
-    #[serde(default)]
-    body: Option<String>,
-    /// Issue or project labels (`decision`).
-    #[serde(default)]
-    labels: Vec<String>,
-}
+// The gateway's payloads, decoded into the same types it writes.
+use onomancer_shared::payloads::{
+    ActivityDetail, BuildStatusJob as BuildStatus, GithubActivityJob as GithubActivity,
+    LinearActivityJob as LinearActivity,
+};
 
 /// Runs notification jobs. Cheap to clone.
 #[derive(Clone)]
@@ -195,7 +131,7 @@ fn activity_notice(tenant: &TenantContext, a: GithubActivity) -> Notice {
             let title = name.map(|n| format!("{tag}: {n}")).unwrap_or(tag);
             format!("🚀 **{}** {kind} {}{by}", a.repo, link(&title, Some(&url)))
         }
-        ActivityDetail::Push {} => return Notice::Skip("pushes are not notified"),
+        ActivityDetail::Push { .. } => return Notice::Skip("pushes are not notified"),
     };
     Notice::Post {
         channel: github_channel(tenant, &a.repo),

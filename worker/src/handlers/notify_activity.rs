@@ -114,7 +114,7 @@ fn github_activity(a: GithubActivity) -> Option<Activity> {
                 json!({"repo": a.repo, "tag": tag, "prerelease": prerelease}),
             )
         }
-        ActivityDetail::Push {} => return None,
+        ActivityDetail::Push { .. } => return None,
     };
     Some(Activity {
         source: ActivitySource::Github,

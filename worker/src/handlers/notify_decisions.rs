@@ -39,6 +39,7 @@ fn github_change(tenant: &TenantId, at: DateTime<Utc>, a: GithubActivity) -> Opt
         merged,
         body,
         labels,
+        ..
     } = a.detail
     else {
         return None;
