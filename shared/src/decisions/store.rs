@@ -1,7 +1,7 @@
 //! SQL for decisions on both backends (only the placeholders differ). Every statement is filtered
 //! by tenant.
 
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use sqlx::Row;
 
 use super::{score, search_terms, Decision, DecisionError, StoredDecision};
@@ -202,6 +202,35 @@ impl DecisionStore {
                 .rows_affected(),
         };
         Ok(n > 0)
+    }
+
+    /// The tenant's decisions with `from <= decided_at < to`, oldest first, at most `limit`
+    /// (weekly digests say what was decided).
+    pub async fn between(
+        &self,
+        tenant: &TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<StoredDecision>, DecisionError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM decisions WHERE tenant_id = {} AND decided_at_ms >= {} \
+             AND decided_at_ms < {} ORDER BY decided_at_ms, id LIMIT {}",
+            placeholder(&self.db, 1),
+            placeholder(&self.db, 2),
+            placeholder(&self.db, 3),
+            placeholder(&self.db, 4)
+        );
+        let binds = vec![
+            Bind::Text(tenant.as_str().to_owned()),
+            Bind::Int(from.timestamp_millis()),
+            Bind::Int(to.timestamp_millis()),
+            Bind::Int(i64::from(limit)),
+        ];
+        match &self.db {
+            Database::Sqlite(pool) => fetch_rows!(pool, &sql, binds),
+            Database::Postgres(pool) => fetch_rows!(pool, &sql, binds),
+        }
     }
 
     /// The tenant's decisions best matching `query`, best first, at most `limit`. A decision

@@ -199,3 +199,32 @@ async fn a_forgotten_decision_is_no_longer_found() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_period_lists_its_decisions_oldest_first() {
+    for t in TestDb::both().await {
+        let store = DecisionStore::new(Database::open(&t.url).await.unwrap());
+        for (key, day) in [("late", 9), ("early", 2), ("inside", 5), ("edge", 8)] {
+            store
+                .record(&decision("acme", key, key, "Decision: x", day))
+                .await
+                .unwrap();
+        }
+        store
+            .record(&decision("rival", "r", "r", "Decision: x", 5))
+            .await
+            .unwrap();
+        // Half-open: day 8 at noon is the end, so "edge" is out.
+        let got = store
+            .between(&TenantId::new("acme"), at(2), at(8), 10)
+            .await
+            .unwrap();
+        let keys: Vec<&str> = got.iter().map(|d| d.decision.dedupe_key.as_str()).collect();
+        assert_eq!(keys, ["early", "inside"], "{}", t.url);
+        let one = store
+            .between(&TenantId::new("acme"), at(1), at(30), 1)
+            .await
+            .unwrap();
+        assert_eq!(one.len(), 1);
+    }
+}

@@ -1,5 +1,5 @@
 //! `digest` jobs: a weekly (or `/digest`) summary of one tenant's activity for one persona.
-//! Reads the period's events from the activity store, writes the digest with Claude from a
+//! Reads the period's events from the activity store and its recorded decisions, writes the digest with Claude from a
 //! bounded activity log (`digest_input.rs`), records its usage once per job, saves one Google Doc
 //! per digest when the tenant has a Workspace, and posts once to the tenant's notification
 //! channel (or edits the `/digest` deferred reply when the payload carries its token).
@@ -20,6 +20,7 @@ use serde_json::json;
 
 use super::claude_once::ClaudeOnce;
 use onomancer_shared::activity::ActivityStore;
+use onomancer_shared::decisions::DecisionStore;
 use onomancer_shared::integrations::discord::{DiscordPoster, PostTarget};
 use onomancer_shared::integrations::google::{GoogleClient, NewDocument};
 use onomancer_shared::llm::{Message, MessagesRequest, SystemPrompt};
@@ -40,6 +41,8 @@ pub const INPUT_BUDGET_TOKENS: usize = 18_000;
 pub const MAX_OUTPUT_TOKENS: u32 = 4_096;
 /// Most events read for one digest; a busier period is noted as such.
 pub const MAX_EVENTS: u32 = 5_000;
+/// Most decisions read for one digest.
+pub const MAX_DECISIONS: u32 = 200;
 /// How long a written digest is kept for retries of its job.
 pub const TEXT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -68,6 +71,8 @@ pub struct DigestHandler {
     pub tenants: Arc<TenantRegistry>,
     /// The period's activity.
     pub activity: ActivityStore,
+    /// The period's recorded decisions (`None`: digests leave decisions out).
+    pub decisions: Option<DecisionStore>,
     /// Writes digests once per job (its `claude` is `None` without `ANTHROPIC_API_KEY`: only
     /// quiet weeks can be digested then); the model is `models.transform` of `defaults.json`.
     pub writer: ClaudeOnce,
@@ -130,17 +135,25 @@ impl DigestHandler {
             .map_err(|e| JobError::terminal(e.to_string()))?;
         // Where it goes is checked first: an undeliverable digest is not worth paying for.
         let (poster, target) = self.target(&tenant, &p)?;
-        let events = self
+        let mut events = self
             .activity
             .between(&job.tenant, p.period_start, p.period_end, MAX_EVENTS)
             .await?;
-        let total = if events.len() as u64 >= u64::from(MAX_EVENTS) {
+        let mut total = if events.len() as u64 >= u64::from(MAX_EVENTS) {
             self.activity
                 .count_between(&job.tenant, p.period_start, p.period_end)
                 .await?
         } else {
             events.len() as u64
         };
+        // What was decided: the period's recorded decisions, first in the log.
+        if let Some(store) = &self.decisions {
+            let decided = store
+                .between(&job.tenant, p.period_start, p.period_end, MAX_DECISIONS)
+                .await?;
+            total += decided.len() as u64;
+            events.extend(decided.iter().map(|d| input::decision_event(&d.decision)));
+        }
         let written = if events.is_empty() {
             Written {
                 text: quiet_week_text(&tenant.name, &p),

@@ -1,6 +1,6 @@
 //! The bounded text a digest is written from: the period's activity grouped by what matters
-//! most (releases, merged work, Linear projects and issues, then opened pull requests, comments
-//! and build failures), one short line each, builds also counted per workflow. When the lines do
+//! most (decisions recorded, releases, merged work, Linear projects and issues, then opened pull
+//! requests, comments and build failures), one short line each, builds also counted per workflow. When the lines do
 //! not fit the token budget the least important ones are left out, and a note says how many of
 //! which kind, so the model never guesses what is missing.
 
@@ -9,6 +9,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 use onomancer_shared::activity::{ActivityEvent, ActivitySource};
+use onomancer_shared::decisions::Decision;
 
 /// Longest title kept on a line (characters); longer ones end with `…`.
 const TITLE_MAX_CHARS: usize = 200;
@@ -16,6 +17,7 @@ const TITLE_MAX_CHARS: usize = 200;
 /// Sections in order of importance: when the budget is short, later sections lose lines first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Section {
+    Decisions,
     Releases,
     Merged,
     Projects,
@@ -29,6 +31,7 @@ enum Section {
 impl Section {
     fn heading(self) -> &'static str {
         match self {
+            Section::Decisions => "Decisions recorded",
             Section::Releases => "Releases published",
             Section::Merged => "Pull requests merged",
             Section::Projects => "Linear projects",
@@ -43,6 +46,7 @@ impl Section {
     /// What an omitted line of this section is called in the note.
     fn noun(self) -> &'static str {
         match self {
+            Section::Decisions => "decisions",
             Section::Releases => "releases",
             Section::Merged => "merged pull requests",
             Section::Projects => "project changes",
@@ -69,8 +73,29 @@ fn build_succeeded(e: &ActivityEvent) -> bool {
     )
 }
 
+/// The kind of the events [`decision_event`] makes.
+pub const DECISION_KIND: &str = "decision.recorded";
+
+/// A recorded decision as a line of the activity log (its own section, first).
+pub fn decision_event(d: &Decision) -> ActivityEvent {
+    ActivityEvent {
+        tenant: d.tenant.clone(),
+        source: d.source,
+        kind: DECISION_KIND.to_owned(),
+        title: format!("{}: {}", d.title, d.text),
+        url: d.url.clone(),
+        actor: d.author.clone(),
+        occurred_at: d.decided_at,
+        details: serde_json::Value::Null,
+        dedupe_key: d.dedupe_key.clone(),
+    }
+}
+
 fn section_of(e: &ActivityEvent) -> Option<Section> {
     let k = e.kind.as_str();
+    if k == DECISION_KIND {
+        return Some(Section::Decisions);
+    }
     Some(match e.source {
         ActivitySource::Github if k.starts_with("release.") => Section::Releases,
         ActivitySource::Github if k == "pull_request.merged" => Section::Merged,
@@ -88,9 +113,12 @@ fn section_of(e: &ActivityEvent) -> Option<Section> {
     })
 }
 
-fn clip(s: &str) -> String {
+/// Longest decision kept on a line (title and text, characters).
+const DECISION_MAX_CHARS: usize = 500;
+
+fn clip(s: &str, max: usize) -> String {
     let one_line = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    match one_line.char_indices().nth(TITLE_MAX_CHARS) {
+    match one_line.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &one_line[..i]),
         None => one_line,
     }
@@ -99,6 +127,18 @@ fn clip(s: &str) -> String {
 fn line(e: &ActivityEvent) -> String {
     let mut out = format!("- {} ", e.occurred_at.format("%a %b %d"));
     let verb = e.kind.rsplit('.').next().unwrap_or("");
+    if e.kind == DECISION_KIND {
+        let _ = write!(out, "[{}] ", e.source);
+        out.push_str(&clip(&e.title, DECISION_MAX_CHARS));
+        if let Some(actor) = &e.actor {
+            let _ = write!(out, " by {actor}");
+        }
+        if let Some(url) = &e.url {
+            let _ = write!(out, " <{url}>");
+        }
+        out.push('\n');
+        return out;
+    }
     match e.source {
         ActivitySource::Linear => {
             let _ = write!(out, "[{verb}] ");
@@ -108,7 +148,7 @@ fn line(e: &ActivityEvent) -> String {
         }
         _ => {}
     }
-    out.push_str(&clip(&e.title));
+    out.push_str(&clip(&e.title, TITLE_MAX_CHARS));
     if let Some(state) = e.details.get("state").and_then(|s| s.as_str()) {
         let _ = write!(out, " (now {state})");
     }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use onomancer_shared::activity::ActivityStore;
+use onomancer_shared::decisions::DecisionStore;
 use onomancer_shared::integrations::discord::{DiscordConfig, DiscordPoster};
 use onomancer_shared::queue::Queue;
 use onomancer_shared::settings::Settings;
@@ -36,6 +37,7 @@ impl DigestHandler {
         };
         Ok(Self {
             activity: ActivityStore::new(usage.database().clone()),
+            decisions: Some(DecisionStore::new(usage.database().clone())),
             writer: ClaudeOnce::from_settings(settings, &tenants, queue, usage)?,
             prompts_dir: settings.config_dir.join("prompts"),
             discord,
