@@ -34,26 +34,32 @@ pub fn to_interaction(interaction: &GatewayInteraction) -> Result<Interaction, S
     serde_path_to_error::deserialize(value).map_err(|e| format!("{}: {}", e.path(), e.inner()))
 }
 
-/// The response body for an interaction received over the Gateway: what
-/// `POST /discord/interactions` would answer, or an ephemeral message where HTTP would answer
-/// an error status.
-pub async fn reply_for(state: &AppState, interaction: &GatewayInteraction) -> Value {
+/// The metrics route of interactions received over the Gateway (HTTP ones are counted under
+/// `/discord/interactions`).
+pub const METRICS_ROUTE: &str = "discord-gateway";
+
+/// The response body for an interaction received over the Gateway, and the HTTP status
+/// `POST /discord/interactions` would have answered (for the metrics): what that endpoint would
+/// answer, or an ephemeral message where it would answer an error status.
+pub async fn reply_for(state: &AppState, interaction: &GatewayInteraction) -> (Value, u16) {
     let ix = match to_interaction(interaction) {
         Ok(ix) => ix,
         Err(e) => {
             tracing::warn!(error = %e, "a Gateway interaction does not fit the interaction model");
-            return ephemeral("Onomancer could not read this interaction; nothing was queued.");
+            let body = ephemeral("Onomancer could not read this interaction; nothing was queued.");
+            return (body, 400);
         }
     };
     match super::respond(state, ix).await {
-        Ok(body) => body,
+        Ok(body) => (body, 200),
         Err(ApiError::Unavailable(e)) => {
             tracing::error!(error = %e, "refusing a Gateway interaction: Redis unavailable");
-            ephemeral(UNAVAILABLE)
+            (ephemeral(UNAVAILABLE), 503)
         }
         Err(e) => {
             tracing::warn!(error = %e, "a Gateway interaction was refused");
-            ephemeral(&format!("This command could not be handled: {e}"))
+            let body = ephemeral(&format!("This command could not be handled: {e}"));
+            (body, 400)
         }
     }
 }
@@ -74,7 +80,17 @@ impl EventHandler for Handler {
 
     async fn interaction_create(&self, ctx: Context, interaction: GatewayInteraction) {
         let id = interaction.id();
-        let body = reply_for(&self.state, &interaction).await;
+        let started = std::time::Instant::now();
+        let (body, status) = reply_for(&self.state, &interaction).await;
+        let metrics = &self.state.metrics;
+        metrics
+            .requests
+            .with_label_values(&[METRICS_ROUTE, &status.to_string()])
+            .inc();
+        metrics
+            .duration
+            .with_label_values(&[METRICS_ROUTE])
+            .observe(started.elapsed().as_secs_f64());
         if let Err(e) = ctx
             .http
             .create_interaction_response(id, interaction.token(), &body, Vec::new())

@@ -238,6 +238,14 @@ async fn interactions_over_the_gateway_get_the_same_answers_and_jobs() {
         .unwrap()
         .contains("/transform"));
     assert_eq!(app.jobs("acme", Lane::Interactive).await.len(), 2);
+    assert_eq!(
+        app.state
+            .metrics
+            .requests
+            .with_label_values(&[ws::METRICS_ROUTE, "200"])
+            .get(),
+        3
+    );
 
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(20), task)
