@@ -105,6 +105,21 @@ async fn losing_redis_turns_every_write_into_503_and_readiness_fails() {
         .await
         .unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Over the Gateway (websocket mode), the user is told nothing was queued.
+    let gateway_ix: serenity::all::Interaction = serde_json::from_value(crate::ws_gateway::slash(
+        900_000_000_000_000_201,
+        "tok-down",
+        "usage",
+        json!([]),
+    ))
+    .unwrap();
+    let (body, status) = onomancer_gateway::discord::ws::reply_for(&app.state, &gateway_ix).await;
+    assert_eq!(status, 503);
+    assert_eq!(
+        body["data"]["content"],
+        onomancer_gateway::discord::ws::UNAVAILABLE
+    );
+    assert_eq!(body["data"]["flags"], 64);
     // PING needs no Redis and still answers.
     assert_eq!(
         app.discord(&json!({"type": 1})).await.status(),

@@ -103,7 +103,7 @@ async fn serve_gateway(
 }
 
 /// An `INTERACTION_CREATE` payload as Discord sends it over the Gateway.
-fn slash(id: u64, token: &str, name: &str, options: Value) -> Value {
+pub fn slash(id: u64, token: &str, name: &str, options: Value) -> Value {
     json!({
         "id": id.to_string(), "application_id": APP_ID.to_string(), "type": 2,
         "data": {"id": "1", "name": name, "type": 1, "options": options},
