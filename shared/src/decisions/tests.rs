@@ -52,7 +52,7 @@ fn the_decision_label_is_matched_in_any_case() {
 fn search_terms_drop_stopwords_repeats_and_punctuation() {
     assert_eq!(
         search_terms("What did we decide about the Redis queue? redis, ENG-12!"),
-        vec!["decide", "about", "redis", "queue", "eng-12"]
+        vec!["redis", "queue", "eng-12"]
     );
     assert!(search_terms("the a of ?").is_empty());
     assert_eq!(search_terms(&"word ".repeat(3)).len(), 1);
