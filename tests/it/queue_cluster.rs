@@ -5,7 +5,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use onomancer_shared::queue::{JobState, Queue, QueueMetrics, RateLimit, RateLimiter};
+use onomancer_shared::admission::{Admission, RateSpec};
+use onomancer_shared::queue::{
+    AdmitOutcome, JobState, Queue, QueueMetrics, RateLimit, RateLimiter,
+};
 use onomancer_shared::{KeySpace, Lane, RedisConn, TenantId};
 
 use crate::helpers::*;
@@ -226,4 +229,21 @@ async fn the_queue_runs_on_a_three_master_cluster() {
         stats.lanes[2].queued, 1,
         "the replayed job waits in the bulk lane"
     );
+
+    // The gateway's rate check before an enqueue: its key is in the tenant's slot, the queue's
+    // in `{onomancer}`, so on a Cluster it runs as two calls, with the same decisions.
+    let admission = Admission::new(queue.conn(), KeySpace::production());
+    let rate = admission.rate_check(&tenant, "cluster-test", RateSpec::per_minute(2));
+    let mut admitted = Vec::new();
+    for key in ["r1", "r2", "r3"] {
+        let job = scripted("thj", Lane::Interactive, &Script::default()).idempotency_key(key);
+        admitted.push(queue.enqueue_admitted(job, &rate).await.unwrap());
+    }
+    assert!(matches!(&admitted[0], AdmitOutcome::Enqueued(e) if e.created));
+    assert!(matches!(&admitted[1], AdmitOutcome::Enqueued(e) if e.created));
+    assert!(
+        matches!(admitted[2], AdmitOutcome::RateLimited { retry_after } if retry_after > Duration::ZERO)
+    );
+    let stored = queue.stats().await.unwrap().lanes[0].queued;
+    assert_eq!(stored, 2, "the refused request stored nothing");
 }
