@@ -2,7 +2,9 @@
 //! sends them (`{origin}/api/v10/...`): editing an interaction's `@original` reply, interaction
 //! follow-ups, and channel messages with `nonce` + `enforce_nonce`. It records every request,
 //! keeps the messages a user would see, answers with realistic message objects, and can be
-//! scripted to answer 429 (with `retry_after`) or other errors.
+//! scripted to answer 429 (with `retry_after`) or other errors. Its Gateway half
+//! (`discord_gateway.rs`) serves websocket mode: `GET /gateway`, a websocket speaking Discord's
+//! protocol, and interaction callbacks.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -11,9 +13,13 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{patch, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+
+#[path = "discord_gateway.rs"]
+mod gateway;
+pub use gateway::{gateway_interaction, InteractionCallback, BOT_USER_ID};
 
 /// One request the fake received.
 #[derive(Clone, Debug)]
@@ -66,12 +72,15 @@ struct FakeState {
 pub struct DiscordFake {
     origin: String,
     state: Arc<Mutex<FakeState>>,
+    gateway: gateway::Gateway,
     task: tokio::task::JoinHandle<()>,
+    gateway_task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for DiscordFake {
     fn drop(&mut self) {
         self.task.abort();
+        self.gateway_task.abort();
     }
 }
 
@@ -99,6 +108,22 @@ impl DiscordFake {
             )
             .fallback(unknown_route)
             .with_state(state.clone());
+        let ws_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the Discord Gateway fake");
+        let gw = gateway::Gateway::default();
+        gw.state.lock().unwrap().ws_url =
+            format!("ws://{}", ws_listener.local_addr().expect("local addr"));
+        let gateway_task = tokio::spawn(gw.clone().serve(ws_listener));
+        let app = app.merge(
+            Router::new()
+                .route("/api/v10/gateway", get(gateway::gateway_url))
+                .route(
+                    "/api/v10/interactions/{id}/{token}/callback",
+                    post(gateway::callback),
+                )
+                .with_state(gw.clone()),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the Discord fake");
@@ -111,8 +136,40 @@ impl DiscordFake {
         Self {
             origin,
             state,
+            gateway: gw,
             task,
+            gateway_task,
         }
+    }
+
+    /// Sends an `INTERACTION_CREATE` with this payload (see [`gateway_interaction`]) to the
+    /// Gateway session, as soon as one is ready.
+    pub fn dispatch_interaction(&self, interaction: Value) {
+        self.gateway.dispatch(interaction);
+    }
+
+    /// From now on, an IDENTIFY is answered by closing with 4004 (Authentication failed).
+    pub fn reject_gateway_token(&self) {
+        self.gateway.reject_token();
+    }
+
+    /// The latest IDENTIFY payload, waiting up to `limit` for one.
+    pub async fn wait_gateway_identify(&self, limit: std::time::Duration) -> Value {
+        self.gateway.wait_identify(limit).await
+    }
+
+    /// The interaction callbacks received, once there are at least `n` (waits up to `limit`).
+    pub async fn wait_interaction_callbacks(
+        &self,
+        n: usize,
+        limit: std::time::Duration,
+    ) -> Vec<InteractionCallback> {
+        self.gateway.wait_callbacks(n, limit).await
+    }
+
+    /// The interaction callbacks received so far.
+    pub fn interaction_callbacks(&self) -> Vec<InteractionCallback> {
+        self.gateway.callbacks()
     }
 
     /// The value for `DISCORD_API_BASE`: `http://127.0.0.1:<port>/api/v10`.

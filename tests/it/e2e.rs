@@ -2,7 +2,9 @@
 //! faked at the HTTP level:
 //! - a signed Discord `/transform` with an attached document is deferred by the gateway, queued,
 //!   run by the worker against the Claude fake, and the deferred reply is edited;
-//! - a message recorded with *Record decision* is found by `/decisions`, answered with citations.
+//! - a message recorded with *Record decision* is found by `/decisions`, answered with citations;
+//! - the same in websocket mode (`DISCORD_INTERACTIONS=gateway`): interactions arrive over the
+//!   Discord fake's Gateway, are answered by callback, and the worker edits the replies.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -54,6 +56,11 @@ struct System {
 
 impl System {
     async fn start(cfg: tempfile::TempDir) -> Self {
+        Self::start_with(cfg, &[]).await
+    }
+
+    /// Like [`System::start`], with extra environment variables.
+    async fn start_with(cfg: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
         let t = TestQueue::new(fast_config()).await;
         let claude = ClaudeFake::start().await;
         let discord = DiscordFake::start().await;
@@ -84,6 +91,7 @@ impl System {
             .env("ANTHROPIC_API_KEY", "test-key")
             .env("ANTHROPIC_BASE_URL", claude.base_url())
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -319,4 +327,76 @@ async fn a_recorded_message_is_found_by_decisions_with_citations() {
         .unwrap()
         .to_owned();
     assert!(ask.contains("[1] 2026-11-18 · Discord"), "{ask}");
+}
+
+#[tokio::test]
+async fn websocket_mode_records_and_answers_over_discords_gateway() {
+    use onomancer_testkit::discord_fake::gateway_interaction;
+    let sys = System::start_with(
+        config_dir(json!({})),
+        &[("DISCORD_INTERACTIONS", "gateway")],
+    )
+    .await;
+    sys.claude
+        .set_responder(|_| "Pricing stays flat through 2027 [1].".to_owned());
+    let wait = Duration::from_secs(30);
+    sys.discord.wait_gateway_identify(wait).await;
+
+    let record_token = format!("tok-{}", uuid::Uuid::new_v4().simple());
+    sys.discord.dispatch_interaction(gateway_interaction(
+        900_000_000_000_000_021,
+        &record_token,
+        "123456789",
+        &[],
+        json!({"id": "2", "name": "Record decision", "type": 3, "target_id": "321",
+               "resolved": {"messages": {"321": {"id": "321", "channel_id": "444444444444444444",
+                 "content": "Decision: pricing stays flat through 2027.",
+                 "author": {"id": "8", "username": "carol", "discriminator": "0",
+                            "global_name": null, "avatar": null},
+                 "timestamp": "2026-11-18T08:30:00+00:00", "edited_timestamp": null,
+                 "tts": false, "mention_everyone": false, "mentions": [], "mention_roles": [],
+                 "attachments": [], "embeds": [], "pinned": false, "type": 0}}}}),
+    ));
+    let callbacks = sys.discord.wait_interaction_callbacks(1, wait).await;
+    assert_eq!(callbacks[0].body, json!({"type": 5}));
+    wait_until(wait, "decision recorded", || async {
+        sys.discord
+            .interaction_messages(&record_token)
+            .iter()
+            .any(|m| {
+                m.content
+                    .starts_with("📌 Recorded as a decision (by carol)")
+            })
+    })
+    .await;
+
+    let query_token = format!("tok-{}", uuid::Uuid::new_v4().simple());
+    sys.discord.dispatch_interaction(gateway_interaction(
+        900_000_000_000_000_022,
+        &query_token,
+        "123456789",
+        &[],
+        json!({"id": "3", "name": "decisions", "type": 1,
+               "options": [{"name": "query", "type": 3, "value": "pricing"}]}),
+    ));
+    wait_until(wait, "decisions answered", || async {
+        sys.discord
+            .interaction_messages(&query_token)
+            .iter()
+            .any(|m| m.content.contains("**Sources**"))
+    })
+    .await;
+    let answer = sys.discord.interaction_messages(&query_token)[0]
+        .content
+        .clone();
+    assert!(
+        answer.contains("Pricing stays flat through 2027 [1]."),
+        "{answer}"
+    );
+    assert!(
+        answer
+            .contains("(<https://discord.com/channels/123456789/444444444444444444/321>) — carol"),
+        "{answer}"
+    );
+    assert_eq!(sys.discord.interaction_callbacks().len(), 2);
 }
