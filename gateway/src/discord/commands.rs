@@ -137,7 +137,12 @@ pub const COMMANDS: &[CommandSpec] = &[
         kind: CommandKind::Slash,
         name: "decisions",
         description: "Search recorded decisions, answered with citations",
-        options: &[opt("query", "What to look for", OptionKind::String, true)],
+        options: &[opt(
+            "query",
+            "What to look for (leave empty for the latest decisions)",
+            OptionKind::String,
+            false,
+        )],
     },
     CommandSpec {
         kind: CommandKind::Slash,

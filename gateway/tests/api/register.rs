@@ -125,8 +125,8 @@ async fn guild_and_global_registration_send_every_command_definition() {
         (
             &json!(3),
             &json!("query"),
-            &json!("What to look for"),
-            &json!(true)
+            &json!("What to look for (leave empty for the latest decisions)"),
+            &json!(false)
         )
     );
     let digest = &body[1];
