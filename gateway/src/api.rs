@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use onomancer_shared::decisions::DecisionStore;
 use onomancer_shared::tenant::TenantContext;
 use onomancer_shared::{JobId, JobKind, Lane, NewJob};
 use serde::Deserialize;
@@ -240,4 +241,67 @@ pub async fn usage(
         None => body["usage"] = serde_json::Value::Null,
     }
     Ok(Json(body).into_response())
+}
+
+/// Most decisions one `GET /v1/decisions` returns.
+pub const MAX_DECISIONS: usize = 50;
+
+/// `GET /v1/decisions` query.
+#[derive(Debug, Deserialize)]
+pub struct DecisionsQuery {
+    /// What to look for (absent or blank: the latest decisions).
+    pub q: Option<String>,
+    /// How many, 1 to [`MAX_DECISIONS`] (default 10).
+    pub limit: Option<usize>,
+}
+
+/// `GET /v1/decisions?q=&limit=`: the tenant's recorded decisions best matching `q`, each with
+/// its link for citing. The search `/decisions` runs, without Claude's summary (the gateway never
+/// calls Claude).
+#[tracing::instrument(name = "api_decisions", skip_all, fields(tenant))]
+pub async fn decisions(
+    State(state): State<AppState>,
+    ApiTenant(tenant): ApiTenant,
+    Query(q): Query<DecisionsQuery>,
+) -> Result<Response, ApiError> {
+    tracing::Span::current().record("tenant", tenant.tenant_id.as_str());
+    let limit = q.limit.unwrap_or(10);
+    if !(1..=MAX_DECISIONS).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_DECISIONS}"
+        )));
+    }
+    state.check_rate(&tenant).await?;
+    let store = state
+        .usage
+        .as_ref()
+        .map(|u| DecisionStore::new(u.database().clone()))
+        .ok_or_else(|| ApiError::Unavailable("no database: decisions cannot be read".into()))?;
+    let query = q.q.as_deref().unwrap_or("").trim();
+    let found = store
+        .search(&tenant.tenant_id, query, limit)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let decisions: Vec<serde_json::Value> = found
+        .iter()
+        .map(|d| {
+            let id = d.id;
+            let d = &d.decision;
+            json!({
+                "id": id,
+                "source": d.source.as_str(),
+                "title": d.title,
+                "text": d.text,
+                "url": d.url,
+                "author": d.author,
+                "decided_at": rfc3339(d.decided_at),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "tenant": tenant.tenant_id.as_str(),
+        "query": query,
+        "decisions": decisions,
+    }))
+    .into_response())
 }

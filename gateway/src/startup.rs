@@ -112,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/transforms", post(api::create_transform))
         .route("/v1/jobs/{id}", get(api::job_status))
         .route("/v1/usage", get(api::usage))
+        .route("/v1/decisions", get(api::decisions))
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(SMALL_BODY_LIMIT));
     let ops = Router::new()

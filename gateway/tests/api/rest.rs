@@ -279,6 +279,77 @@ async fn usage_reports_quota_and_recorded_usage() {
 }
 
 #[tokio::test]
+async fn decisions_are_searchable_by_their_tenants_key_only() {
+    use onomancer_shared::activity::ActivitySource;
+    use onomancer_shared::decisions::{Decision, DecisionStore};
+    let app = spawn_app_with(Options {
+        usage_db: true,
+        ..Options::default()
+    })
+    .await;
+    let store = DecisionStore::new(app.state.usage.as_ref().unwrap().database().clone());
+    for (tenant, key, text) in [
+        ("acme", "a1", "Decision: the queue is Redis Streams"),
+        ("acme", "a2", "Decision: pricing stays flat"),
+        ("other", "o1", "Decision: the queue is Kafka"),
+    ] {
+        store
+            .record(&Decision {
+                tenant: onomancer_shared::TenantId::new(tenant),
+                source: ActivitySource::Linear,
+                title: format!("{key} title"),
+                text: text.into(),
+                url: Some(format!("https://linear.app/x/{key}")),
+                author: Some("Bob".into()),
+                decided_at: chrono::Utc::now(),
+                dedupe_key: key.into(),
+            })
+            .await
+            .unwrap();
+    }
+    let resp = get(&app, API_KEY, "/v1/decisions?q=queue").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["query"], "queue");
+    let found = v["decisions"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{v}");
+    assert_eq!(found[0]["text"], "Decision: the queue is Redis Streams");
+    assert_eq!(found[0]["url"], "https://linear.app/x/a1");
+    assert_eq!(found[0]["source"], "linear");
+
+    let v: Value = get(&app, OTHER_API_KEY, "/v1/decisions?q=queue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["decisions"][0]["text"], "Decision: the queue is Kafka");
+    assert_eq!(v["decisions"].as_array().unwrap().len(), 1);
+
+    // No query: the latest, limited.
+    let v: Value = get(&app, API_KEY, "/v1/decisions?limit=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["decisions"].as_array().unwrap().len(), 1);
+    for bad in [
+        "/v1/decisions?limit=0",
+        "/v1/decisions?limit=51",
+        "/v1/decisions?limit=x",
+    ] {
+        assert_eq!(
+            get(&app, API_KEY, bad).await.status(),
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        get(&app, "wrong-key", "/v1/decisions").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
 async fn small_routes_refuse_bodies_over_1_mb() {
     let app = spawn_app().await;
     let big = "x".repeat(1024 * 1024 + 1);
