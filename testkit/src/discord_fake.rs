@@ -142,41 +142,6 @@ impl DiscordFake {
         }
     }
 
-    /// Sends an `INTERACTION_CREATE` with this payload (see [`gateway_interaction`]) to the
-    /// Gateway session, as soon as one is ready.
-    pub fn dispatch_interaction(&self, interaction: Value) {
-        self.gateway.dispatch(interaction);
-    }
-
-    /// From now on, an IDENTIFY is answered by closing with 4004 (Authentication failed).
-    pub fn reject_gateway_token(&self) {
-        self.gateway.reject_token();
-    }
-
-    /// The latest IDENTIFY payload, waiting up to `limit` for one.
-    pub async fn wait_gateway_identify(&self, limit: std::time::Duration) -> Value {
-        self.gateway.wait_identify(limit).await
-    }
-
-    /// The interaction callbacks received, once there are at least `n` (waits up to `limit`).
-    pub async fn wait_interaction_callbacks(
-        &self,
-        n: usize,
-        limit: std::time::Duration,
-    ) -> Vec<InteractionCallback> {
-        self.gateway.wait_callbacks(n, limit).await
-    }
-
-    /// The interaction callbacks received so far.
-    pub fn interaction_callbacks(&self) -> Vec<InteractionCallback> {
-        self.gateway.callbacks()
-    }
-
-    /// The value for `DISCORD_API_BASE`: `http://127.0.0.1:<port>/api/v10`.
-    pub fn api_base(&self) -> String {
-        format!("{}/api/v10", self.origin)
-    }
-
     /// Every request received, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.lock().unwrap().requests.clone()

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use redis::AsyncCommands;
 
 use super::*;
-use crate::admission::{Admission, RateSpec};
+use crate::admission::{Admission, RateDecision, RateSpec};
 
 /// `onomancer_testkit` links its own copy of this crate, so build this crate's types from the
 /// namespace it picked; the returned guard deletes the keys on drop.
