@@ -31,7 +31,7 @@ fn upsert_sql(db: &Database) -> String {
          dedupe_key, search_text, recorded_at_ms) VALUES ({}) \
          ON CONFLICT (tenant_id, dedupe_key) DO UPDATE SET title = excluded.title, \
          body = excluded.body, url = excluded.url, author = excluded.author, \
-         search_text = excluded.search_text",
+         search_text = excluded.search_text RETURNING id",
         p.join(", ")
     )
 }
@@ -124,7 +124,7 @@ impl DecisionStore {
         let sql = upsert_sql(&self.db);
         macro_rules! run {
             ($pool:expr) => {
-                sqlx::query(&sql)
+                sqlx::query_scalar(&sql)
                     .bind(d.tenant.as_str())
                     .bind(d.source.as_str())
                     .bind(d.title.as_str())
@@ -135,47 +135,14 @@ impl DecisionStore {
                     .bind(d.dedupe_key.as_str())
                     .bind(search.as_str())
                     .bind(now)
-                    .execute($pool)
-                    .await?;
+                    .fetch_one($pool)
+                    .await?
             };
         }
-        match &self.db {
-            Database::Sqlite(pool) => {
-                run!(pool);
-            }
-            Database::Postgres(pool) => {
-                run!(pool);
-            }
-        }
-        self.id_of(&d.tenant, &d.dedupe_key)
-            .await?
-            .ok_or_else(|| DecisionError::Corrupt {
-                id: 0,
-                message: format!("{} was not stored", d.dedupe_key),
-            })
-    }
-
-    async fn id_of(&self, tenant: &TenantId, key: &str) -> Result<Option<i64>, DecisionError> {
-        let sql = format!(
-            "SELECT id FROM decisions WHERE tenant_id = {} AND dedupe_key = {}",
-            placeholder(&self.db, 1),
-            placeholder(&self.db, 2)
-        );
+        // Inserted or updated, the row comes back (`RETURNING` on both backends).
         Ok(match &self.db {
-            Database::Sqlite(pool) => {
-                sqlx::query_scalar(&sql)
-                    .bind(tenant.as_str())
-                    .bind(key)
-                    .fetch_optional(pool)
-                    .await?
-            }
-            Database::Postgres(pool) => {
-                sqlx::query_scalar(&sql)
-                    .bind(tenant.as_str())
-                    .bind(key)
-                    .fetch_optional(pool)
-                    .await?
-            }
+            Database::Sqlite(pool) => run!(pool),
+            Database::Postgres(pool) => run!(pool),
         })
     }
 

@@ -139,26 +139,22 @@ impl DecisionSearch {
             .enumerate()
             .map(|(i, d)| source_line(i + 1, &d.decision))
             .collect();
+        // Listed as they are (no Claude call): each source line and an excerpt.
+        let listed = |excerpt_chars: usize| {
+            found
+                .iter()
+                .zip(&sources)
+                .map(|(d, line)| format!("{line}\n> {}", excerpt(&d.decision.text, excerpt_chars)))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
         if search_terms(query).is_empty() {
-            return Ok(format!(
-                "**Latest decisions**\n{}",
-                found
-                    .iter()
-                    .enumerate()
-                    .map(|(i, d)| format!("{}\n> {}", sources[i], excerpt(&d.decision.text, 200)))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ));
+            return Ok(format!("**Latest decisions**\n{}", listed(200)));
         }
         if self.writer.claude.is_none() {
             return Ok(format!(
                 "**Decisions matching \"{query}\"** (no summary: this worker has no Claude key)\n{}",
-                found
-                    .iter()
-                    .enumerate()
-                    .map(|(i, d)| format!("{}\n> {}", sources[i], excerpt(&d.decision.text, 300)))
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                listed(300)
             ));
         }
         let answer = self.answer(job, query, &found).await?;
