@@ -136,6 +136,12 @@ pub struct Envelope {
     /// Handler-specific payload (msgpack bytes).
     #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
+    /// When an upstream limit first deferred this job, ms since the Unix epoch (`None`: never
+    /// deferred). Deferrals past `queue.deferDeadlineMs` from here are dead-lettered. Absent
+    /// from entries written before this field existed, and ignored by builds that predate it
+    /// (named fields), so the envelope version stays 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deferred_since_ms: Option<i64>,
 }
 
 /// Why an entry could not be turned into an [`Envelope`]. Such entries are dead-lettered.
@@ -238,6 +244,7 @@ impl NewJob {
             idempotency_key: self.idempotency_key,
             trace: self.trace,
             payload: self.payload,
+            deferred_since_ms: None,
         }
     }
 }
@@ -292,6 +299,63 @@ impl JobError {
             message: message.into(),
         }
     }
+
+    /// A deferral: run again after `wait` without spending an attempt.
+    pub fn deferred(wait: Duration, reason: impl Into<String>) -> Self {
+        Self::Deferred {
+            wait,
+            reason: reason.into(),
+        }
+    }
+
+    /// The wait this error asks for: a deferral's wait or a retry's `retry_after`.
+    pub fn wait(&self) -> Option<Duration> {
+        match self {
+            Self::Deferred { wait, .. } => Some(*wait),
+            Self::Retryable { retry_after, .. } => *retry_after,
+            Self::Terminal { .. } => None,
+        }
+    }
+
+    fn message(&self) -> &str {
+        match self {
+            Self::Retryable { message, .. } | Self::Terminal { message } => message,
+            Self::Deferred { reason, .. } => reason,
+        }
+    }
+
+    /// One error for a job whose parts failed separately (the personas of a transform, the
+    /// parts of a post): terminal if any part is terminal; else deferred if any part was
+    /// deferred (no attempt is spent while an upstream asks to wait); else retryable. The wait
+    /// is the longest any part asked for, so a sibling's different failure never hides an
+    /// upstream's `retry-after`. Messages are joined in order.
+    pub fn combine(self, other: JobError) -> JobError {
+        let wait = match (self.wait(), other.wait()) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let message = if self.message() == other.message() {
+            self.message().to_owned()
+        } else {
+            format!("{}; {}", self.message(), other.message())
+        };
+        match (&self, &other) {
+            (Self::Terminal { .. }, _) | (_, Self::Terminal { .. }) => Self::Terminal { message },
+            (Self::Deferred { .. }, _) | (_, Self::Deferred { .. }) => Self::Deferred {
+                wait: wait.unwrap_or_default(),
+                reason: message,
+            },
+            _ => Self::Retryable {
+                message,
+                retry_after: wait,
+            },
+        }
+    }
+
+    /// [`JobError::combine`] over any number of errors (`None` when there are none).
+    pub fn combine_all(errors: impl IntoIterator<Item = JobError>) -> Option<JobError> {
+        errors.into_iter().reduce(JobError::combine)
+    }
 }
 
 #[cfg(test)]
@@ -330,6 +394,91 @@ mod tests {
             Envelope::decode(b"\xc1garbage"),
             Err(DecodeError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn envelopes_without_the_deferral_field_still_decode() {
+        // What a build before `deferred_since_ms` wrote: the same named map without the field.
+        #[derive(Serialize)]
+        struct V1Before<'a> {
+            v: u8,
+            id: &'a JobId,
+            tenant: &'a TenantId,
+            kind: &'a JobKind,
+            lane: Lane,
+            attempt: u32,
+            created_ms: i64,
+            idempotency_key: Option<String>,
+            trace: Option<TraceContext>,
+            #[serde(with = "serde_bytes")]
+            payload: &'a [u8],
+        }
+        let e = sample();
+        let old = rmp_serde::to_vec_named(&V1Before {
+            v: 1,
+            id: &e.id,
+            tenant: &e.tenant,
+            kind: &e.kind,
+            lane: e.lane,
+            attempt: e.attempt,
+            created_ms: e.created_ms,
+            idempotency_key: e.idempotency_key.clone(),
+            trace: e.trace.clone(),
+            payload: &e.payload,
+        })
+        .unwrap();
+        assert_eq!(Envelope::decode(&old).unwrap(), e);
+        assert_eq!(
+            old,
+            e.encode(),
+            "a never-deferred job encodes exactly as before"
+        );
+
+        // And a deferred job's envelope is still readable by a build that ignores the field.
+        let mut deferred = e.clone();
+        deferred.deferred_since_ms = Some(1_700_000_000_000);
+        let back = Envelope::decode(&deferred.encode()).unwrap();
+        assert_eq!(back.deferred_since_ms, Some(1_700_000_000_000));
+        #[derive(Deserialize)]
+        struct OldReader {
+            v: u8,
+            attempt: u32,
+        }
+        let old_view: OldReader = rmp_serde::from_slice(&deferred.encode()).unwrap();
+        assert_eq!((old_view.v, old_view.attempt), (1, e.attempt));
+    }
+
+    #[test]
+    fn combined_errors_keep_the_longest_wait_and_the_deferral() {
+        let s = Duration::from_secs;
+        let server = JobError::retryable("Claude had a server error (500)");
+        let limited = JobError::deferred(s(30), "Claude rate limit");
+        let combined = server.clone().combine(limited.clone());
+        assert_eq!(
+            combined,
+            JobError::Deferred {
+                wait: s(30),
+                reason: "Claude had a server error (500); Claude rate limit".into()
+            }
+        );
+        // Order does not matter for the nature and the wait.
+        assert_eq!(limited.clone().combine(server.clone()).wait(), Some(s(30)));
+        // A retry-after on a retryable sibling still wins when it is longer.
+        let hinted = JobError::Retryable {
+            message: "503".into(),
+            retry_after: Some(s(90)),
+        };
+        assert_eq!(limited.clone().combine(hinted.clone()).wait(), Some(s(90)));
+        assert!(matches!(
+            server.clone().combine(hinted),
+            JobError::Retryable { retry_after: Some(d), .. } if d == s(90)
+        ));
+        // Terminal wins: no wait can make it succeed.
+        assert!(matches!(
+            JobError::combine_all([limited, JobError::terminal("bad request"), server]),
+            Some(JobError::Terminal { .. })
+        ));
+        assert_eq!(JobError::combine_all([]), None);
     }
 
     #[test]
