@@ -110,7 +110,7 @@ async fn four_personas_on_a_shared_document_write_the_cache_once() {
 }
 
 #[tokio::test]
-async fn rate_limit_is_retryable_with_the_servers_wait() {
+async fn rate_limit_defers_the_job_for_the_servers_wait() {
     let fake = ClaudeFake::start().await;
     fake.push_failure(
         429,
@@ -122,26 +122,23 @@ async fn rate_limit_is_retryable_with_the_servers_wait() {
     );
     let c = client(&fake);
     let err = c.messages(&request("hi")).await.unwrap_err();
-    assert!(err.is_retryable());
+    assert!(err.is_retryable() && err.is_rate_limit());
     assert_eq!(err.status(), Some(429));
     assert_eq!(err.request_id(), Some("req_fake_1"));
     match JobError::from(err) {
-        JobError::Retryable {
-            message,
-            retry_after,
-        } => {
-            assert_eq!(retry_after, Some(Duration::from_secs(7)));
+        JobError::Deferred { reason, wait } => {
+            assert_eq!(wait, Duration::from_secs(7));
             assert!(
-                message.starts_with(
+                reason.starts_with(
                     "Claude rate limit reached (429 rate_limit_error): Number of request tokens"
                 ),
-                "{message}"
+                "{reason}"
             );
-            assert!(message.ends_with("[request-id req_fake_1]"), "{message}");
+            assert!(reason.ends_with("[request-id req_fake_1]"), "{reason}");
         }
-        other => panic!("expected retryable, got {other:?}"),
+        other => panic!("expected a deferral, got {other:?}"),
     }
-    // The queue retries later; the next call succeeds. No in-call retry happened.
+    // The queue runs the job again later; the next call succeeds. No in-call retry happened.
     c.messages(&request("hi")).await.unwrap();
     assert_eq!(fake.calls(), 2);
 }

@@ -28,10 +28,26 @@ pub struct ApiError {
 /// The `error_code` of a 429 that no retry can fix.
 pub const SPEND_LIMIT_CODE: &str = "enforced_spend_limit_reached";
 
+/// How long a rate-limited or overloaded answer defers the job when the API named no wait
+/// (no `retry-after`, no reset headers); the queue spreads it further.
+pub const UNHINTED_WAIT: Duration = Duration::from_secs(2);
+
 impl ApiError {
     /// A 429 caused by the organization's spend limit: terminal.
     pub fn is_spend_limit(&self) -> bool {
         self.error_code.as_deref() == Some(SPEND_LIMIT_CODE)
+    }
+
+    /// The API asks to slow down rather than reporting a failure: 429 (except spend limit),
+    /// 529 overloaded, or 503 with a `retry-after`. The job is deferred without spending an
+    /// attempt.
+    pub fn is_rate_limit(&self) -> bool {
+        match self.status {
+            429 => !self.is_spend_limit(),
+            529 => true,
+            503 => self.retry_after.is_some(),
+            _ => false,
+        }
     }
 
     /// 429 (except spend limit), 500 and 529, and other 5xx from proxies in front of the API.
@@ -86,6 +102,10 @@ pub enum LlmError {
     /// The connection could not be made or broke.
     #[error("could not reach Claude: {0}")]
     Connection(String),
+    /// Every worker's calls to Claude are paused (a 429 on the deployment's key said so);
+    /// the call was not made.
+    #[error("Claude is paused for every worker for {:.1}s more ({})", .0.remaining.as_secs_f64(), .0.reason)]
+    Paused(crate::upstream::Pause),
     /// A 2xx answer that is not the documented JSON.
     #[error("Claude sent an unreadable response{}: {message}", request_id.as_deref().map(|id| format!(" [request-id {id}]")).unwrap_or_default())]
     Decode {
@@ -102,8 +122,18 @@ impl LlmError {
     pub fn is_retryable(&self) -> bool {
         match self {
             LlmError::Api(e) => e.is_retryable(),
-            LlmError::Timeout(_) | LlmError::Connection(_) => true,
+            LlmError::Timeout(_) | LlmError::Connection(_) | LlmError::Paused(_) => true,
             LlmError::NotConfigured(_) | LlmError::Decode { .. } => false,
+        }
+    }
+
+    /// Whether the job should wait without spending an attempt: the API is rate limiting or
+    /// overloaded ([`ApiError::is_rate_limit`]), or every worker is paused.
+    pub fn is_rate_limit(&self) -> bool {
+        match self {
+            LlmError::Api(e) => e.is_rate_limit(),
+            LlmError::Paused(_) => true,
+            _ => false,
         }
     }
 
@@ -111,6 +141,7 @@ impl LlmError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             LlmError::Api(e) => e.retry_after,
+            LlmError::Paused(p) => Some(p.remaining),
             _ => None,
         }
     }
@@ -134,8 +165,16 @@ impl LlmError {
 }
 
 impl From<LlmError> for JobError {
+    /// Rate limits and overload defer the job (no attempt spent) for the API's wait, or
+    /// [`UNHINTED_WAIT`]; other transient failures are retried (an attempt spent); the rest is
+    /// terminal.
     fn from(e: LlmError) -> Self {
-        if e.is_retryable() {
+        if e.is_rate_limit() {
+            JobError::Deferred {
+                wait: e.retry_after().unwrap_or(UNHINTED_WAIT),
+                reason: e.to_string(),
+            }
+        } else if e.is_retryable() {
             JobError::Retryable {
                 retry_after: e.retry_after(),
                 message: e.to_string(),
@@ -307,7 +346,7 @@ mod tests {
     }
 
     #[test]
-    fn rate_limit_carries_retry_after_into_the_job_error() {
+    fn rate_limit_defers_the_job_for_retry_after() {
         let e = parse_api_error(
             429,
             &headers(&[("retry-after", "17")]),
@@ -318,10 +357,46 @@ mod tests {
         let job: JobError = LlmError::Api(e).into();
         assert_eq!(
             job,
-            JobError::Retryable {
-                message: "Claude rate limit reached (429 rate_limit_error): slow down [request-id req_body]".into(),
-                retry_after: Some(Duration::from_secs(17)),
+            JobError::Deferred {
+                reason: "Claude rate limit reached (429 rate_limit_error): slow down [request-id req_body]".into(),
+                wait: Duration::from_secs(17),
             }
+        );
+    }
+
+    #[test]
+    fn overload_and_unavailable_with_a_wait_defer_and_other_5xx_retry() {
+        let overloaded = parse_api_error(
+            529,
+            &HeaderMap::new(),
+            &body("overloaded_error", "Overloaded"),
+            now(),
+        );
+        assert!(matches!(
+            JobError::from(LlmError::Api(overloaded)),
+            JobError::Deferred { wait, .. } if wait == UNHINTED_WAIT
+        ));
+        let unavailable = parse_api_error(503, &headers(&[("retry-after", "4")]), b"", now());
+        assert!(matches!(
+            JobError::from(LlmError::Api(unavailable)),
+            JobError::Deferred { wait, .. } if wait == Duration::from_secs(4)
+        ));
+        for status in [500, 502, 503] {
+            let e = parse_api_error(status, &HeaderMap::new(), b"", now());
+            assert!(
+                matches!(JobError::from(LlmError::Api(e)), JobError::Retryable { .. }),
+                "{status}"
+            );
+        }
+        // A wait from the reset headers counts as the API's wait.
+        let h = headers(&[
+            ("anthropic-ratelimit-tokens-remaining", "0"),
+            ("anthropic-ratelimit-tokens-reset", "2026-01-01T00:00:09Z"),
+        ]);
+        let e = parse_api_error(429, &h, &body("rate_limit_error", "tokens"), now());
+        assert_eq!(
+            JobError::from(LlmError::Api(e)).wait(),
+            Some(Duration::from_secs(9))
         );
     }
 
