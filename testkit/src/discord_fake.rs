@@ -1,13 +1,18 @@
 //! A local fake of the Discord REST routes the project uses, served where serenity's `proxy`
 //! sends them (`{origin}/api/v10/...`): editing an interaction's `@original` reply, interaction
-//! follow-ups, and channel messages with `nonce` + `enforce_nonce`. It records every request,
-//! keeps the messages a user would see, answers with realistic message objects, and can be
-//! scripted to answer 429 (with `retry_after`) or other errors. Its Gateway half
-//! (`discord_gateway.rs`) serves websocket mode: `GET /gateway`, a websocket speaking Discord's
-//! protocol, and interaction callbacks.
+//! follow-ups, and channel messages with `nonce` + `enforce_nonce` (a repeated nonce in the same
+//! channel within the nonce window returns the earlier message, as Discord does). It records
+//! every request, keeps the messages a user would see, answers with realistic message objects,
+//! enforces Discord's rate limits on channel posts (`discord_limits.rs`: 5 per 5 s per channel,
+//! 50 requests/s global, documented headers and 429 bodies, every 429 counted; configurable),
+//! and can be scripted to answer 429 (with `retry_after`) or other errors, or to hold a post's
+//! answer after creating it (a worker killed between Discord's answer and its own marker). Its
+//! Gateway half (`discord_gateway.rs`) serves websocket mode: `GET /gateway`, a websocket
+//! speaking Discord's protocol, and interaction callbacks.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -20,6 +25,10 @@ use serde_json::{json, Value};
 #[path = "discord_gateway.rs"]
 mod gateway;
 pub use gateway::{gateway_interaction, InteractionCallback, BOT_USER_ID};
+
+#[path = "discord_limits.rs"]
+mod limits;
+pub use limits::{FakeLimits, RateLimitCounts, CHANNEL_MESSAGES_BUCKET};
 
 /// One request the fake received.
 #[derive(Clone, Debug)]
@@ -51,6 +60,8 @@ pub struct FakeMessage {
     pub original: bool,
     /// How many times it was edited.
     pub edits: u32,
+    /// When the fake created it (for the nonce window).
+    pub created: Instant,
 }
 
 struct Scripted {
@@ -59,19 +70,26 @@ struct Scripted {
     body: Value,
 }
 
-#[derive(Default)]
 struct FakeState {
     requests: Vec<RecordedRequest>,
     messages: Vec<FakeMessage>,
     scripted: VecDeque<Scripted>,
     expired_tokens: Vec<String>,
     next_id: u64,
+    limits: FakeLimits,
+    buckets: limits::Buckets,
+    /// While set, channel posts are created and then not answered until released.
+    hold_posts: bool,
 }
+
+/// Wakes held channel posts.
+type Release = Arc<tokio::sync::Notify>;
 
 /// The running fake; stops when dropped.
 pub struct DiscordFake {
     origin: String,
     state: Arc<Mutex<FakeState>>,
+    release: Release,
     gateway: gateway::Gateway,
     task: tokio::task::JoinHandle<()>,
     gateway_task: tokio::task::JoinHandle<()>,
@@ -90,12 +108,24 @@ pub const INTERACTION_CHANNEL_ID: u64 = 1_100_000_000_000_000_001;
 type Shared = Arc<Mutex<FakeState>>;
 
 impl DiscordFake {
-    /// Starts the fake on 127.0.0.1 on a free port.
+    /// Starts the fake on 127.0.0.1 on a free port, enforcing Discord's documented limits.
     pub async fn start() -> Self {
+        Self::start_with(FakeLimits::discord()).await
+    }
+
+    /// Starts the fake with `limits`.
+    pub async fn start_with(limits: FakeLimits) -> Self {
         let state: Shared = Arc::new(Mutex::new(FakeState {
+            requests: Vec::new(),
+            messages: Vec::new(),
+            scripted: VecDeque::new(),
+            expired_tokens: Vec::new(),
             next_id: 1_300_000_000_000_000_000,
-            ..FakeState::default()
+            limits,
+            buckets: limits::Buckets::default(),
+            hold_posts: false,
         }));
+        let release: Release = Arc::default();
         let app = Router::new()
             .route("/api/v10/webhooks/{app}/{token}", post(followup))
             .route(
@@ -107,7 +137,7 @@ impl DiscordFake {
                 post(channel_message),
             )
             .fallback(unknown_route)
-            .with_state(state.clone());
+            .with_state((state.clone(), release.clone()));
         let ws_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the Discord Gateway fake");
@@ -136,6 +166,7 @@ impl DiscordFake {
         Self {
             origin,
             state,
+            release,
             gateway: gw,
             task,
             gateway_task,
@@ -166,6 +197,31 @@ impl DiscordFake {
             .into_iter()
             .filter(|m| m.channel_id == channel_id)
             .collect()
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> FakeLimits {
+        self.state.lock().unwrap().limits
+    }
+
+    /// The 429s sent so far.
+    pub fn rate_limited(&self) -> RateLimitCounts {
+        self.state.lock().unwrap().buckets.counts
+    }
+
+    /// While `hold` is true, channel posts create their message and then get no answer until
+    /// [`DiscordFake::release_held`] (what a worker sees when it dies between Discord's answer
+    /// and its own marker). Turning it off releases the held ones.
+    pub fn hold_channel_posts(&self, hold: bool) {
+        self.state.lock().unwrap().hold_posts = hold;
+        if !hold {
+            self.release_held();
+        }
+    }
+
+    /// Answers every held channel post.
+    pub fn release_held(&self) {
+        self.release.notify_waiters();
     }
 
     /// The next request is answered with a 429 as Discord sends it (body `retry_after` in
@@ -236,6 +292,9 @@ fn error(status: u16, code: i64, message: &str) -> Response {
 fn precheck(state: &Shared, token: Option<&str>, body: &Value) -> Option<Response> {
     let mut s = state.lock().unwrap();
     if let Some(scripted) = s.scripted.pop_front() {
+        if scripted.status == 429 {
+            s.buckets.counts.scripted += 1;
+        }
         let mut response = (
             StatusCode::from_u16(scripted.status).expect("valid status"),
             Json(scripted.body),
@@ -288,11 +347,12 @@ fn new_message(s: &mut FakeState, channel_id: u64, content: String) -> FakeMessa
         interaction_token: None,
         original: false,
         edits: 0,
+        created: Instant::now(),
     }
 }
 
 async fn followup(
-    State(state): State<Shared>,
+    State((state, _)): State<(Shared, Release)>,
     Path((app, token)): Path<(u64, String)>,
     method: Method,
     uri: Uri,
@@ -313,7 +373,7 @@ async fn followup(
 }
 
 async fn edit_message(
-    State(state): State<Shared>,
+    State((state, _)): State<(Shared, Release)>,
     Path((app, token, message)): Path<(u64, String, String)>,
     method: Method,
     uri: Uri,
@@ -359,7 +419,7 @@ async fn edit_message(
 }
 
 async fn channel_message(
-    State(state): State<Shared>,
+    State((state, release)): State<(Shared, Release)>,
     Path(channel): Path<u64>,
     method: Method,
     uri: Uri,
@@ -378,34 +438,64 @@ async fn channel_message(
     if let Some(r) = precheck(&state, None, &json) {
         return r;
     }
-    let mut s = state.lock().unwrap();
-    let nonce = match &json["nonce"] {
-        Value::String(n) => Some(n.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
-    if nonce.as_ref().is_some_and(|n| n.len() > 25) {
-        return error(400, 50035, "Invalid Form Body");
-    }
-    let enforce = json["enforce_nonce"].as_bool().unwrap_or(false);
-    if enforce {
-        if let Some(existing) = s
+    let (response, held) = {
+        let mut s = state.lock().unwrap();
+        let limits = s.limits;
+        let limit_headers = match s.buckets.channel_post(&limits, channel, Instant::now()) {
+            Ok(h) => h,
+            Err(too_many) => return too_many,
+        };
+        let nonce = match &json["nonce"] {
+            Value::String(n) => Some(n.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        if nonce.as_ref().is_some_and(|n| n.len() > 25) {
+            return error(400, 50035, "Invalid Form Body");
+        }
+        let enforce = json["enforce_nonce"].as_bool().unwrap_or(false);
+        let earlier = s
             .messages
             .iter()
-            .find(|m| m.channel_id == channel && m.nonce.is_some() && m.nonce == nonce)
-        {
-            return Json(message_json(existing, 1)).into_response();
+            .find(|m| {
+                enforce
+                    && m.channel_id == channel
+                    && m.nonce.is_some()
+                    && m.nonce == nonce
+                    && m.created.elapsed() < limits.nonce_window
+            })
+            .cloned();
+        let m = match earlier {
+            Some(m) => m,
+            None => {
+                let content = json["content"].as_str().unwrap_or("").to_owned();
+                let mut m = new_message(&mut s, channel, content);
+                m.nonce = nonce;
+                s.messages.push(m.clone());
+                m
+            }
+        };
+        let mut response = Json(message_json(&m, 1)).into_response();
+        for (name, value) in limit_headers {
+            response
+                .headers_mut()
+                .insert(name, value.parse().expect("header value"));
+        }
+        (response, s.hold_posts)
+    };
+    if held {
+        let released = release.notified();
+        tokio::pin!(released);
+        released.as_mut().enable();
+        if state.lock().unwrap().hold_posts {
+            released.await;
         }
     }
-    let content = json["content"].as_str().unwrap_or("").to_owned();
-    let mut m = new_message(&mut s, channel, content);
-    m.nonce = nonce;
-    s.messages.push(m.clone());
-    Json(message_json(&m, 1)).into_response()
+    response
 }
 
 async fn unknown_route(
-    State(state): State<Shared>,
+    State((state, _)): State<(Shared, Release)>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,

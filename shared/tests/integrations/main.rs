@@ -2,5 +2,6 @@
 //! fakes, a local file server, and the machine's real Redis (idempotency markers).
 
 mod discord;
+mod discord_limits;
 mod fetch;
 mod google;
