@@ -59,7 +59,7 @@ pub struct Settings {
     /// `DISCORD_API_BASE`: overrides `https://discord.com/api/v10` (tests, proxies).
     pub discord_api_base: Option<String>,
     /// `DISCORD_TIMEOUT_SECONDS`: timeout of one Discord call (default 20; fractions allowed).
-    /// A post's idempotency lease lasts this plus 10 s.
+    /// A post's idempotency lease lasts 1.5 times this.
     pub discord_timeout: std::time::Duration,
     /// `DISCORD_INTERACTIONS`: `http` (default) or `gateway` (websocket mode).
     pub discord_interactions: DiscordInteractions,

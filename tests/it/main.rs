@@ -10,3 +10,4 @@ mod queue_processes;
 mod queue_resilience;
 mod queue_semantics;
 mod scheduler;
+mod upstream_limits;

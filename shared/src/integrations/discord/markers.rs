@@ -10,10 +10,8 @@ use crate::redis_conn::RedisConn;
 /// How long a "done" marker is kept: longer than any job's retry horizon.
 pub const DONE_TTL: Duration = Duration::from_secs(24 * 3600);
 /// How long a "pending" lease lasts by default: longer than one Discord call (its default
-/// timeout is 20 s). A poster uses its call timeout plus [`LEASE_MARGIN`].
+/// timeout is 20 s). A poster's lease is 1.5 times its call timeout.
 pub const PENDING_LEASE: Duration = Duration::from_secs(30);
-/// How much longer than one call a post's lease lasts.
-pub const LEASE_MARGIN: Duration = Duration::from_secs(10);
 
 /// What the marker says about one part.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,7 +22,8 @@
 //! - Channel messages carry a nonce derived from (tenant, job, part) with `enforce_nonce`, so a
 //!   repeat within Discord's nonce window (a few minutes) returns the first message. A job
 //!   reclaimed from a dead worker repeats its post after `queue.claimIdleMs` (30 s), or after
-//!   the part's lease (call timeout + 10 s) if that is longer: well inside the window.
+//!   the part's lease (1.5 × the call timeout: 30 s) if that ends later, plus the deferral's
+//!   jitter: about a minute at most, well inside the window.
 //! - Interaction follow-ups cannot be listed or deduplicated by Discord. A worker killed after
 //!   Discord created the follow-up but before the marker was written leaves the "pending" lease;
 //!   once it expires ([`PENDING_LEASE`]), a re-run posts that part again. This window (one HTTP
@@ -54,7 +55,7 @@ use crate::upstream::UpstreamPause;
 
 pub use error::DiscordError;
 pub use guard::{DiscordGuard, DiscordLimits, Limit};
-pub use markers::{Claim, PostMarkers, DONE_TTL, LEASE_MARGIN, PENDING_LEASE};
+pub use markers::{Claim, PostMarkers, DONE_TTL, PENDING_LEASE};
 pub use split::{split_message, CONTENT_LIMIT, EMBED_DESCRIPTION_LIMIT};
 
 /// Discord's REST base that `DISCORD_API_BASE` overrides.
@@ -69,8 +70,8 @@ pub struct DiscordConfig {
     pub application_id: u64,
     /// `DISCORD_API_BASE`, e.g. `http://127.0.0.1:4000/api/v10` for a local fake.
     pub api_base: Option<String>,
-    /// Timeout of one HTTP call (`DISCORD_TIMEOUT_SECONDS`); a part's post lease lasts this
-    /// plus [`LEASE_MARGIN`].
+    /// Timeout of one HTTP call (`DISCORD_TIMEOUT_SECONDS`); a part's post lease lasts 1.5
+    /// times this.
     pub timeout: Duration,
     /// The fleet-wide limits kept before channel posts.
     pub limits: DiscordLimits,
@@ -103,9 +104,10 @@ impl DiscordConfig {
         Some(config)
     }
 
-    /// How long a part's "pending" lease lasts: one call plus a margin.
+    /// How long a part's "pending" lease lasts: one call and half as much again (30 s for the
+    /// default 20 s timeout, [`PENDING_LEASE`]).
     pub fn post_lease(&self) -> Duration {
-        self.timeout + LEASE_MARGIN
+        self.timeout + self.timeout / 2
     }
 }
 
@@ -380,6 +382,21 @@ mod tests {
         );
         assert_eq!(proxy_origin("http://127.0.0.1:9"), "http://127.0.0.1:9");
         assert_eq!(proxy_origin(DEFAULT_API_BASE), "https://discord.com");
+    }
+
+    #[test]
+    fn a_reclaimed_post_repeats_well_inside_discords_nonce_window() {
+        // Worst case with the defaults: the entry is reclaimed after the claim-idle time, the
+        // part's lease may still run for a whole lease, and the deferral adds its jitter.
+        let config = DiscordConfig::new(SecretString::from("t"), 1);
+        let queue = crate::queue::QueueConfig::default();
+        let worst =
+            queue.claim_idle + config.post_lease() + crate::queue::spread(config.post_lease(), 1.0);
+        assert_eq!(config.post_lease(), PENDING_LEASE);
+        assert!(
+            worst <= Duration::from_secs(120),
+            "{worst:?} against Discord's few minutes"
+        );
     }
 
     #[test]
