@@ -232,9 +232,9 @@ impl Queue {
                 let waited = Duration::from_millis((now - since).max(0) as u64);
                 if waited >= deadline {
                     let reason = format!(
-                        "deferred by upstream limits for {}s, past the deadline of {}s (queue.deferDeadlineMs); last: {reason}",
-                        waited.as_secs(),
-                        deadline.as_secs()
+                        "deferred by upstream limits for {:.1}s, past the deadline of {:.1}s (queue.deferDeadlineMs); last: {reason}",
+                        waited.as_secs_f64(),
+                        deadline.as_secs_f64()
                     );
                     return self.dead_letter(claimed, Some(env), &reason).await;
                 }
