@@ -443,7 +443,7 @@ async fn channel_message(
         let limits = s.limits;
         let limit_headers = match s.buckets.channel_post(&limits, channel, Instant::now()) {
             Ok(h) => h,
-            Err(too_many) => return too_many,
+            Err(too_many) => return too_many.into_response(),
         };
         let nonce = match &json["nonce"] {
             Value::String(n) => Some(n.clone()),

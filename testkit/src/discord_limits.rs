@@ -156,28 +156,41 @@ fn bucket_headers(limit: u32, remaining: u32, reset_after: Duration) -> LimitHea
     ]
 }
 
-/// A 429 as Discord sends it.
-pub(crate) fn too_many(retry_after: Duration, global: bool, mut headers: LimitHeaders) -> Response {
-    let secs = retry_after.as_secs_f64().max(0.001);
-    headers.push(("retry-after", (secs.ceil() as u64).max(1).to_string()));
-    headers.push((
-        "x-ratelimit-scope",
-        if global { "global" } else { "user" }.to_owned(),
-    ));
-    if global {
-        headers.push(("x-ratelimit-global", "true".to_owned()));
-    }
-    let mut response = (
-        StatusCode::TOO_MANY_REQUESTS,
-        Json(json!({"message": "You are being rate limited.", "retry_after": (secs * 1000.0).round() / 1000.0, "global": global})),
-    )
-        .into_response();
-    for (name, value) in headers {
+/// A 429 to send.
+#[derive(Debug)]
+pub(crate) struct TooMany {
+    retry_after: Duration,
+    global: bool,
+    headers: LimitHeaders,
+}
+
+impl IntoResponse for TooMany {
+    /// The 429 as Discord sends it.
+    fn into_response(self) -> Response {
+        let TooMany {
+            retry_after,
+            global,
+            mut headers,
+        } = self;
+        let secs = retry_after.as_secs_f64().max(0.001);
+        headers.push(("retry-after", (secs.ceil() as u64).max(1).to_string()));
+        headers.push((
+            "x-ratelimit-scope",
+            if global { "global" } else { "user" }.to_owned(),
+        ));
+        if global {
+            headers.push(("x-ratelimit-global", "true".to_owned()));
+        }
+        let body = json!({"message": "You are being rate limited.",
+            "retry_after": (secs * 1000.0).round() / 1000.0, "global": global});
+        let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+        for (name, value) in headers {
+            response
+                .headers_mut()
+                .insert(name, value.parse().expect("header value"));
+        }
         response
-            .headers_mut()
-            .insert(name, value.parse().expect("header value"));
     }
-    response
 }
 
 impl Buckets {
@@ -188,7 +201,7 @@ impl Buckets {
         limits: &FakeLimits,
         channel: u64,
         now: Instant,
-    ) -> Result<LimitHeaders, Response> {
+    ) -> Result<LimitHeaders, TooMany> {
         if let Err(wait) = take(
             &mut self.global,
             limits.global_requests,
@@ -196,7 +209,11 @@ impl Buckets {
             now,
         ) {
             self.counts.global += 1;
-            return Err(too_many(wait, true, Vec::new()));
+            return Err(TooMany {
+                retry_after: wait,
+                global: true,
+                headers: Vec::new(),
+            });
         }
         let mut slot = self.channels.get(&channel).copied();
         let taken = take(&mut slot, limits.channel_posts, limits.channel_window, now);
@@ -207,11 +224,11 @@ impl Buckets {
             Ok(t) => Ok(bucket_headers(t.limit, t.remaining, t.reset_after)),
             Err(wait) => {
                 self.counts.route += 1;
-                Err(too_many(
-                    wait,
-                    false,
-                    bucket_headers(limits.channel_posts, 0, wait),
-                ))
+                Err(TooMany {
+                    retry_after: wait,
+                    global: false,
+                    headers: bucket_headers(limits.channel_posts, 0, wait),
+                })
             }
         }
     }
@@ -232,7 +249,8 @@ mod tests {
         }
         let refused = b
             .channel_post(&limits, 7, t0 + Duration::from_secs(4))
-            .unwrap_err();
+            .unwrap_err()
+            .into_response();
         assert_eq!(refused.status(), 429);
         assert_eq!(refused.headers()["x-ratelimit-scope"], "user");
         assert_eq!(refused.headers()["retry-after"], "1");
@@ -260,7 +278,7 @@ mod tests {
         let t0 = Instant::now();
         assert!(b.channel_post(&limits, 1, t0).is_ok());
         assert!(b.channel_post(&limits, 2, t0).is_ok());
-        let refused = b.channel_post(&limits, 3, t0).unwrap_err();
+        let refused = b.channel_post(&limits, 3, t0).unwrap_err().into_response();
         assert_eq!(refused.headers()["x-ratelimit-global"], "true");
         assert_eq!(refused.headers()["x-ratelimit-scope"], "global");
         assert_eq!(b.counts.global, 1);

@@ -23,10 +23,13 @@ struct Plan {
     with_failed_sibling: bool,
 }
 
+/// One run: when it started, when it ended, its attempt.
+type Run = (Instant, Instant, u32);
+
 /// Defers each job as its plan says; records when every run started and ended.
 #[derive(Default)]
 struct Limited {
-    runs: Mutex<HashMap<JobId, Vec<(Instant, Instant, u32)>>>,
+    runs: Mutex<HashMap<JobId, Vec<Run>>>,
 }
 
 impl JobHandler for Limited {
