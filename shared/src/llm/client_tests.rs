@@ -376,3 +376,21 @@ async fn every_token_field_reaches_the_usage_store_exactly_once() {
     assert_eq!(s.estimated_cost_micros, expected_cost);
     assert_eq!(s.api_calls, 4);
 }
+
+#[test]
+fn the_request_timeout_is_a_setting() {
+    use crate::settings::Settings;
+    let with = |timeout: Option<&str>| {
+        Settings::from_lookup(|k| match k {
+            "ANTHROPIC_API_KEY" => Some("k".into()),
+            "ANTHROPIC_TIMEOUT_SECONDS" => timeout.map(str::to_owned),
+            _ => None,
+        })
+        .unwrap()
+    };
+    let config = ClaudeConfig::from_settings(&with(Some("300"))).unwrap();
+    assert_eq!(config.timeout, Duration::from_secs(300));
+    let config = ClaudeConfig::from_settings(&with(None)).unwrap();
+    assert_eq!(config.timeout, super::client::DEFAULT_TIMEOUT);
+    assert_eq!(config.timeout, Duration::from_secs(120));
+}

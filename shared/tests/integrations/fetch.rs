@@ -90,37 +90,6 @@ async fn file_server() -> (Url, tokio::task::JoinHandle<()>) {
             }),
         )
         .route(
-            "/attachments/1/2/busy.md",
-            get(|| async {
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [(header::RETRY_AFTER, "7")],
-                    "slow down",
-                )
-                    .into_response()
-            }),
-        )
-        .route(
-            "/repos/o/limited/contents/docs/plan.md",
-            get(|| async {
-                // GitHub's primary rate limit: 403, nothing left, reset in 2 minutes.
-                let reset = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_secs()
-                    + 120;
-                (
-                    StatusCode::FORBIDDEN,
-                    [
-                        ("x-ratelimit-remaining", "0".to_owned()),
-                        ("x-ratelimit-reset", reset.to_string()),
-                    ],
-                    "{\"message\":\"API rate limit exceeded\"}",
-                )
-                    .into_response()
-            }),
-        )
-        .route(
             "/o/r/main/hop.md",
             get(|| async {
                 (
@@ -366,42 +335,6 @@ async fn a_slow_allowed_host_times_out_retryably_a_few_times() {
     assert!(matches!(err.into_job_error(1), JobError::Retryable { .. }));
     let err = Fetcher::new(policy).fetch(&source, None).await.unwrap_err();
     assert!(matches!(err.into_job_error(3), JobError::Terminal { .. }));
-}
-
-#[tokio::test]
-async fn a_rate_limited_host_defers_the_job_for_its_wait_at_any_attempt() {
-    let (base, _server) = file_server().await;
-    let source =
-        DocumentSource::parse("https://cdn.discordapp.com/attachments/1/2/busy.md").unwrap();
-    let err = Fetcher::new(local_policy(&base))
-        .fetch(&source, None)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, FetchError::RateLimited { status: 429, .. }),
-        "{err}"
-    );
-    // Unlike network errors, a rate limit never turns terminal with attempts.
-    assert!(matches!(
-        err.into_job_error(5),
-        JobError::Deferred { wait, .. } if wait == Duration::from_secs(7)
-    ));
-
-    let mut policy = local_policy(&base);
-    policy.github = Some(GitHubAuth {
-        token: SecretString::from("ghp_test"),
-    });
-    let source =
-        DocumentSource::parse("https://github.com/o/limited/blob/main/docs/plan.md").unwrap();
-    let err = Fetcher::new(policy).fetch(&source, None).await.unwrap_err();
-    let JobError::Deferred { wait, reason } = err.into_job_error(1) else {
-        panic!("GitHub's 403 rate limit defers")
-    };
-    assert!(
-        wait > Duration::from_secs(110) && wait <= Duration::from_secs(120),
-        "until x-ratelimit-reset: {wait:?}"
-    );
-    assert!(reason.contains("is rate limiting (HTTP 403)"), "{reason}");
 }
 
 #[tokio::test]

@@ -4,4 +4,5 @@
 mod discord;
 mod discord_limits;
 mod fetch;
+mod fetch_limits;
 mod google;
