@@ -136,6 +136,12 @@ pub struct Envelope {
     /// Handler-specific payload (msgpack bytes).
     #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
+    /// When an upstream limit first deferred this job, ms since the Unix epoch (`None`: never
+    /// deferred). Deferrals past `queue.deferDeadlineMs` from here are dead-lettered. Absent
+    /// from entries written before this field existed, and ignored by builds that predate it
+    /// (named fields), so the envelope version stays 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deferred_since_ms: Option<i64>,
 }
 
 /// Why an entry could not be turned into an [`Envelope`]. Such entries are dead-lettered.
@@ -238,6 +244,7 @@ impl NewJob {
             idempotency_key: self.idempotency_key,
             trace: self.trace,
             payload: self.payload,
+            deferred_since_ms: None,
         }
     }
 }
@@ -292,49 +299,65 @@ impl JobError {
             message: message.into(),
         }
     }
+
+    /// A deferral: run again after `wait` without spending an attempt.
+    pub fn deferred(wait: Duration, reason: impl Into<String>) -> Self {
+        Self::Deferred {
+            wait,
+            reason: reason.into(),
+        }
+    }
+
+    /// The wait this error asks for: a deferral's wait or a retry's `retry_after`.
+    pub fn wait(&self) -> Option<Duration> {
+        match self {
+            Self::Deferred { wait, .. } => Some(*wait),
+            Self::Retryable { retry_after, .. } => *retry_after,
+            Self::Terminal { .. } => None,
+        }
+    }
+
+    fn message(&self) -> &str {
+        match self {
+            Self::Retryable { message, .. } | Self::Terminal { message } => message,
+            Self::Deferred { reason, .. } => reason,
+        }
+    }
+
+    /// One error for a job whose parts failed separately (the personas of a transform, the
+    /// parts of a post): terminal if any part is terminal; else deferred if any part was
+    /// deferred (no attempt is spent while an upstream asks to wait); else retryable. The wait
+    /// is the longest any part asked for, so a sibling's different failure never hides an
+    /// upstream's `retry-after`. Messages are joined in order.
+    pub fn combine(self, other: JobError) -> JobError {
+        let wait = match (self.wait(), other.wait()) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let message = if self.message() == other.message() {
+            self.message().to_owned()
+        } else {
+            format!("{}; {}", self.message(), other.message())
+        };
+        match (&self, &other) {
+            (Self::Terminal { .. }, _) | (_, Self::Terminal { .. }) => Self::Terminal { message },
+            (Self::Deferred { .. }, _) | (_, Self::Deferred { .. }) => Self::Deferred {
+                wait: wait.unwrap_or_default(),
+                reason: message,
+            },
+            _ => Self::Retryable {
+                message,
+                retry_after: wait,
+            },
+        }
+    }
+
+    /// [`JobError::combine`] over any number of errors (`None` when there are none).
+    pub fn combine_all(errors: impl IntoIterator<Item = JobError>) -> Option<JobError> {
+        errors.into_iter().reduce(JobError::combine)
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> Envelope {
-        NewJob::new(
-            TenantId::new("thj"),
-            JobKind::NOOP,
-            Lane::Default,
-            &serde_json::json!({"a": 1}),
-        )
-        .idempotency_key("k")
-        .trace(TraceContext::new_root())
-        .into_envelope(JobId::generate(), 1)
-    }
-
-    #[test]
-    fn envelope_round_trips() {
-        let e = sample();
-        assert_eq!(Envelope::decode(&e.encode()).unwrap(), e);
-    }
-
-    #[test]
-    fn unknown_version_is_named() {
-        let mut e = sample();
-        e.v = 9;
-        let err = Envelope::decode(&e.encode()).unwrap_err();
-        assert!(matches!(err, DecodeError::UnknownVersion(9)), "{err}");
-    }
-
-    #[test]
-    fn garbage_is_malformed() {
-        assert!(matches!(
-            Envelope::decode(b"\xc1garbage"),
-            Err(DecodeError::Malformed(_))
-        ));
-    }
-
-    #[test]
-    fn trace_id_is_extracted() {
-        let t = TraceContext::new_root();
-        assert_eq!(t.trace_id().len(), 32);
-    }
-}
+#[path = "job_tests.rs"]
+mod tests;

@@ -23,6 +23,7 @@ pub mod shutdown;
 pub mod telemetry;
 pub mod tenant;
 pub mod transform_job;
+pub mod upstream;
 pub mod usage;
 
 pub use ids::{ContentHash, JobId, Persona, TenantId};

@@ -47,6 +47,9 @@ pub struct Settings {
     pub anthropic_api_key: Option<SecretString>,
     /// `ANTHROPIC_BASE_URL` (default `https://api.anthropic.com`).
     pub anthropic_base_url: String,
+    /// `ANTHROPIC_TIMEOUT_SECONDS`: whole-request timeout of one Claude call (default 120;
+    /// fractions allowed).
+    pub anthropic_timeout: std::time::Duration,
     /// `DISCORD_BOT_TOKEN`.
     pub discord_bot_token: Option<SecretString>,
     /// `DISCORD_APPLICATION_ID`.
@@ -55,6 +58,9 @@ pub struct Settings {
     pub discord_public_key: Option<String>,
     /// `DISCORD_API_BASE`: overrides `https://discord.com/api/v10` (tests, proxies).
     pub discord_api_base: Option<String>,
+    /// `DISCORD_TIMEOUT_SECONDS`: timeout of one Discord call (default 20; fractions allowed).
+    /// A post's idempotency lease lasts 1.5 times this.
+    pub discord_timeout: std::time::Duration,
     /// `DISCORD_INTERACTIONS`: `http` (default) or `gateway` (websocket mode).
     pub discord_interactions: DiscordInteractions,
     /// `ONOMANCER_MASTER_KEY`: decrypts tenant credentials stored encrypted in config.
@@ -138,6 +144,24 @@ impl Settings {
                 }
             },
         };
+        let seconds = |var: &'static str,
+                       default: u64|
+         -> Result<std::time::Duration, SettingsError> {
+            match get(var) {
+                None => Ok(std::time::Duration::from_secs(default)),
+                Some(v) => match v.trim().parse::<f64>() {
+                    Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
+                        Ok(std::time::Duration::from_secs_f64(s))
+                    }
+                    _ => Err(SettingsError {
+                        var,
+                        problem: format!("{v:?} is not a number of seconds between 0 and 86400"),
+                    }),
+                },
+            }
+        };
+        let anthropic_timeout = seconds("ANTHROPIC_TIMEOUT_SECONDS", 120)?;
+        let discord_timeout = seconds("DISCORD_TIMEOUT_SECONDS", 20)?;
         if let Some(ns) = get("ONOMANCER_NAMESPACE") {
             if ns.contains(['{', '}', ' ']) {
                 return Err(SettingsError {
@@ -159,10 +183,12 @@ impl Settings {
             anthropic_api_key: get("ANTHROPIC_API_KEY").map(SecretString::from),
             anthropic_base_url: get("ANTHROPIC_BASE_URL")
                 .unwrap_or_else(|| "https://api.anthropic.com".into()),
+            anthropic_timeout,
             discord_bot_token: get("DISCORD_BOT_TOKEN").map(SecretString::from),
             discord_application_id,
             discord_public_key: get("DISCORD_PUBLIC_KEY"),
             discord_api_base: get("DISCORD_API_BASE"),
+            discord_timeout,
             discord_interactions,
             master_key: get("ONOMANCER_MASTER_KEY").map(SecretString::from),
             log_format,
@@ -225,5 +251,24 @@ mod tests {
                 .discord_interactions,
             DiscordInteractions::Gateway
         );
+    }
+
+    #[test]
+    fn upstream_timeouts_are_settings_in_seconds() {
+        use std::time::Duration;
+        let s = with(&[]).unwrap();
+        assert_eq!(s.anthropic_timeout, Duration::from_secs(120));
+        assert_eq!(s.discord_timeout, Duration::from_secs(20));
+        let s = with(&[
+            ("ANTHROPIC_TIMEOUT_SECONDS", "300"),
+            ("DISCORD_TIMEOUT_SECONDS", "0.5"),
+        ])
+        .unwrap();
+        assert_eq!(s.anthropic_timeout, Duration::from_secs(300));
+        assert_eq!(s.discord_timeout, Duration::from_millis(500));
+        for bad in ["0", "-3", "soon", "NaN"] {
+            let e = with(&[("ANTHROPIC_TIMEOUT_SECONDS", bad)]).unwrap_err();
+            assert_eq!(e.var, "ANTHROPIC_TIMEOUT_SECONDS", "{bad}");
+        }
     }
 }

@@ -1,25 +1,30 @@
 //! A local fake of the Discord REST routes the project uses, served where serenity's `proxy`
 //! sends them (`{origin}/api/v10/...`): editing an interaction's `@original` reply, interaction
-//! follow-ups, and channel messages with `nonce` + `enforce_nonce`. It records every request,
-//! keeps the messages a user would see, answers with realistic message objects, and can be
-//! scripted to answer 429 (with `retry_after`) or other errors. Its Gateway half
-//! (`discord_gateway.rs`) serves websocket mode: `GET /gateway`, a websocket speaking Discord's
-//! protocol, and interaction callbacks.
+//! follow-ups, and channel messages with `nonce` + `enforce_nonce` (a repeated nonce in the same
+//! channel within the nonce window returns the earlier message, as Discord does). It records
+//! every request, keeps the messages a user would see, answers with realistic message objects,
+//! enforces Discord's rate limits on channel posts (`discord_limits.rs`: 5 per 5 s per channel,
+//! 50 requests/s global, documented headers and 429 bodies, every 429 counted; configurable),
+//! and can be scripted to answer 429 (with `retry_after`) or other errors, or to hold a post's
+//! answer after creating it (a worker killed between Discord's answer and its own marker). Its
+//! Gateway half (`discord_gateway.rs`) serves websocket mode: `GET /gateway`, a websocket
+//! speaking Discord's protocol, and interaction callbacks.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
-use axum::{Json, Router};
+use axum::Router;
 use serde_json::{json, Value};
 
 #[path = "discord_gateway.rs"]
 mod gateway;
 pub use gateway::{gateway_interaction, InteractionCallback, BOT_USER_ID};
+
+#[path = "discord_limits.rs"]
+mod limits;
+pub use limits::{FakeLimits, RateLimitCounts, CHANNEL_MESSAGES_BUCKET};
 
 /// One request the fake received.
 #[derive(Clone, Debug)]
@@ -51,6 +56,8 @@ pub struct FakeMessage {
     pub original: bool,
     /// How many times it was edited.
     pub edits: u32,
+    /// When the fake created it (for the nonce window).
+    pub created: Instant,
 }
 
 struct Scripted {
@@ -59,19 +66,26 @@ struct Scripted {
     body: Value,
 }
 
-#[derive(Default)]
 struct FakeState {
     requests: Vec<RecordedRequest>,
     messages: Vec<FakeMessage>,
     scripted: VecDeque<Scripted>,
     expired_tokens: Vec<String>,
     next_id: u64,
+    limits: FakeLimits,
+    buckets: limits::Buckets,
+    /// While set, channel posts are created and then not answered until released.
+    hold_posts: bool,
 }
+
+/// Wakes held channel posts.
+type Release = Arc<tokio::sync::Notify>;
 
 /// The running fake; stops when dropped.
 pub struct DiscordFake {
     origin: String,
     state: Arc<Mutex<FakeState>>,
+    release: Release,
     gateway: gateway::Gateway,
     task: tokio::task::JoinHandle<()>,
     gateway_task: tokio::task::JoinHandle<()>,
@@ -90,12 +104,24 @@ pub const INTERACTION_CHANNEL_ID: u64 = 1_100_000_000_000_000_001;
 type Shared = Arc<Mutex<FakeState>>;
 
 impl DiscordFake {
-    /// Starts the fake on 127.0.0.1 on a free port.
+    /// Starts the fake on 127.0.0.1 on a free port, enforcing Discord's documented limits.
     pub async fn start() -> Self {
+        Self::start_with(FakeLimits::discord()).await
+    }
+
+    /// Starts the fake with `limits`.
+    pub async fn start_with(limits: FakeLimits) -> Self {
         let state: Shared = Arc::new(Mutex::new(FakeState {
+            requests: Vec::new(),
+            messages: Vec::new(),
+            scripted: VecDeque::new(),
+            expired_tokens: Vec::new(),
             next_id: 1_300_000_000_000_000_000,
-            ..FakeState::default()
+            limits,
+            buckets: limits::Buckets::default(),
+            hold_posts: false,
         }));
+        let release: Release = Arc::default();
         let app = Router::new()
             .route("/api/v10/webhooks/{app}/{token}", post(followup))
             .route(
@@ -107,7 +133,7 @@ impl DiscordFake {
                 post(channel_message),
             )
             .fallback(unknown_route)
-            .with_state(state.clone());
+            .with_state((state.clone(), release.clone()));
         let ws_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the Discord Gateway fake");
@@ -136,6 +162,7 @@ impl DiscordFake {
         Self {
             origin,
             state,
+            release,
             gateway: gw,
             task,
             gateway_task,
@@ -166,6 +193,31 @@ impl DiscordFake {
             .into_iter()
             .filter(|m| m.channel_id == channel_id)
             .collect()
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> FakeLimits {
+        self.state.lock().unwrap().limits
+    }
+
+    /// The 429s sent so far.
+    pub fn rate_limited(&self) -> RateLimitCounts {
+        self.state.lock().unwrap().buckets.counts
+    }
+
+    /// While `hold` is true, channel posts create their message and then get no answer until
+    /// [`DiscordFake::release_held`] (what a worker sees when it dies between Discord's answer
+    /// and its own marker). Turning it off releases the held ones.
+    pub fn hold_channel_posts(&self, hold: bool) {
+        self.state.lock().unwrap().hold_posts = hold;
+        if !hold {
+            self.release_held();
+        }
+    }
+
+    /// Answers every held channel post.
+    pub fn release_held(&self) {
+        self.release.notify_waiters();
     }
 
     /// The next request is answered with a 429 as Discord sends it (body `retry_after` in
@@ -212,205 +264,7 @@ impl DiscordFake {
     }
 }
 
-fn record(state: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) {
-    state.lock().unwrap().requests.push(RecordedRequest {
-        method: method.to_string(),
-        path: uri.to_string(),
-        authorization: headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        body: serde_json::from_slice(body).unwrap_or(Value::Null),
-    });
-}
-
-fn error(status: u16, code: i64, message: &str) -> Response {
-    (
-        StatusCode::from_u16(status).expect("valid status"),
-        Json(json!({"message": message, "code": code})),
-    )
-        .into_response()
-}
-
-/// A scripted answer, an expired token, or a body Discord would refuse.
-fn precheck(state: &Shared, token: Option<&str>, body: &Value) -> Option<Response> {
-    let mut s = state.lock().unwrap();
-    if let Some(scripted) = s.scripted.pop_front() {
-        let mut response = (
-            StatusCode::from_u16(scripted.status).expect("valid status"),
-            Json(scripted.body),
-        )
-            .into_response();
-        for (name, value) in scripted.headers {
-            response
-                .headers_mut()
-                .insert(name, value.parse().expect("header value"));
-        }
-        return Some(response);
-    }
-    if token.is_some_and(|t| s.expired_tokens.iter().any(|e| e == t)) {
-        return Some(error(401, 50027, "Invalid Webhook Token"));
-    }
-    let content = body.get("content").and_then(Value::as_str).unwrap_or("");
-    if content.chars().count() > 2000 {
-        let body = json!({"code": 50035, "message": "Invalid Form Body", "errors": {"content": {"_errors": [
-            {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]}}});
-        return Some((StatusCode::BAD_REQUEST, Json(body)).into_response());
-    }
-    None
-}
-
-fn message_json(m: &FakeMessage, application_id: u64) -> Value {
-    json!({
-        "id": m.id.to_string(),
-        "type": if m.interaction_token.is_some() { 20 } else { 0 },
-        "content": m.content,
-        "channel_id": m.channel_id.to_string(),
-        "author": {"id": application_id.to_string(), "username": "Onomancer", "global_name": null,
-                   "discriminator": "0000", "avatar": null, "bot": true, "public_flags": 0},
-        "attachments": [], "embeds": [], "mentions": [], "mention_roles": [], "components": [],
-        "pinned": false, "mention_everyone": false, "tts": false, "flags": 0,
-        "timestamp": "2026-01-01T00:00:00.000000+00:00",
-        "edited_timestamp": if m.edits > 0 { json!("2026-01-01T00:00:01.000000+00:00") } else { Value::Null },
-        "nonce": m.nonce,
-        "webhook_id": m.interaction_token.as_ref().map(|_| application_id.to_string()),
-        "application_id": application_id.to_string(),
-    })
-}
-
-fn new_message(s: &mut FakeState, channel_id: u64, content: String) -> FakeMessage {
-    s.next_id += 1;
-    FakeMessage {
-        id: s.next_id,
-        channel_id,
-        content,
-        nonce: None,
-        interaction_token: None,
-        original: false,
-        edits: 0,
-    }
-}
-
-async fn followup(
-    State(state): State<Shared>,
-    Path((app, token)): Path<(u64, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    record(&state, &method, &uri, &headers, &body);
-    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if let Some(r) = precheck(&state, Some(&token), &json) {
-        return r;
-    }
-    let mut s = state.lock().unwrap();
-    let content = json["content"].as_str().unwrap_or("").to_owned();
-    let mut m = new_message(&mut s, INTERACTION_CHANNEL_ID, content);
-    m.interaction_token = Some(token);
-    s.messages.push(m.clone());
-    Json(message_json(&m, app)).into_response()
-}
-
-async fn edit_message(
-    State(state): State<Shared>,
-    Path((app, token, message)): Path<(u64, String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    record(&state, &method, &uri, &headers, &body);
-    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if let Some(r) = precheck(&state, Some(&token), &json) {
-        return r;
-    }
-    let mut s = state.lock().unwrap();
-    let content = json["content"].as_str().map(str::to_owned);
-    let found = s.messages.iter_mut().find(|m| {
-        m.interaction_token.as_deref() == Some(&token)
-            && (if message == "@original" {
-                m.original
-            } else {
-                m.id.to_string() == message
-            })
-    });
-    let m = match (found, message.as_str()) {
-        (Some(m), _) => {
-            if let Some(c) = content {
-                m.content = c;
-            }
-            m.edits += 1;
-            m.clone()
-        }
-        // The deferred reply (type 5) exists from the moment the gateway answered; the fake
-        // materialises it on the first edit.
-        (None, "@original") => {
-            let mut m = new_message(&mut s, INTERACTION_CHANNEL_ID, content.unwrap_or_default());
-            m.interaction_token = Some(token);
-            m.original = true;
-            m.edits = 1;
-            s.messages.push(m.clone());
-            m
-        }
-        (None, _) => return error(404, 10008, "Unknown Message"),
-    };
-    Json(message_json(&m, app)).into_response()
-}
-
-async fn channel_message(
-    State(state): State<Shared>,
-    Path(channel): Path<u64>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    record(&state, &method, &uri, &headers, &body);
-    let bot = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Bot ") && v.len() > 4);
-    if !bot {
-        return error(401, 0, "401: Unauthorized");
-    }
-    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if let Some(r) = precheck(&state, None, &json) {
-        return r;
-    }
-    let mut s = state.lock().unwrap();
-    let nonce = match &json["nonce"] {
-        Value::String(n) => Some(n.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
-    if nonce.as_ref().is_some_and(|n| n.len() > 25) {
-        return error(400, 50035, "Invalid Form Body");
-    }
-    let enforce = json["enforce_nonce"].as_bool().unwrap_or(false);
-    if enforce {
-        if let Some(existing) = s
-            .messages
-            .iter()
-            .find(|m| m.channel_id == channel && m.nonce.is_some() && m.nonce == nonce)
-        {
-            return Json(message_json(existing, 1)).into_response();
-        }
-    }
-    let content = json["content"].as_str().unwrap_or("").to_owned();
-    let mut m = new_message(&mut s, channel, content);
-    m.nonce = nonce;
-    s.messages.push(m.clone());
-    Json(message_json(&m, 1)).into_response()
-}
-
-async fn unknown_route(
-    State(state): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    record(&state, &method, &uri, &headers, &body);
-    error(404, 0, "404: Not Found")
-}
+// The REST routes: recording, error bodies, message objects, and the handlers.
+#[path = "discord_routes.rs"]
+mod routes;
+use routes::{channel_message, edit_message, followup, unknown_route};

@@ -10,3 +10,5 @@ mod queue_processes;
 mod queue_resilience;
 mod queue_semantics;
 mod scheduler;
+mod upstream_deferrals;
+mod upstream_limits;

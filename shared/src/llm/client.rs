@@ -1,6 +1,11 @@
 //! The Claude Messages API client: one reqwest client, configurable base URL, the key kept
 //! secret. Connection failures get a short in-call retry; everything else surfaces as an
 //! [`LlmError`] so the queue reschedules instead of blocking a worker.
+//!
+//! With a fleet-wide pause ([`ClaudeClient::with_pause`]), a 429 or 529 that names a wait
+//! pauses every worker's calls on the deployment's key for that wait, and every call first
+//! checks the pause: while it is in force the call is not made ([`LlmError::Paused`], a
+//! deferral of the job).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +19,13 @@ use serde::Serialize;
 use super::error::{parse_api_error, LlmError};
 use super::types::{CountTokensRequest, CountTokensResponse, MessagesRequest, MessagesResponse};
 use crate::settings::Settings;
+use crate::upstream::UpstreamPause;
+
+/// The pause scope of Claude: one API key for the whole deployment.
+pub const PAUSE_SCOPE: &str = "claude";
+
+/// Default whole-request timeout (`ANTHROPIC_TIMEOUT_SECONDS`): long generations take a while.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The API version header this client speaks.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -25,7 +37,7 @@ pub struct ClaudeConfig {
     pub base_url: String,
     /// `ANTHROPIC_API_KEY`; never logged (its `Debug` is redacted).
     pub api_key: SecretString,
-    /// Whole-request timeout (default 120 s: long generations take a while).
+    /// Whole-request timeout (`ANTHROPIC_TIMEOUT_SECONDS`, default [`DEFAULT_TIMEOUT`]).
     pub timeout: Duration,
     /// TCP/TLS connect timeout (default 10 s).
     pub connect_timeout: Duration,
@@ -39,7 +51,7 @@ impl ClaudeConfig {
         Self {
             base_url: base_url.into(),
             api_key,
-            timeout: Duration::from_secs(120),
+            timeout: DEFAULT_TIMEOUT,
             connect_timeout: Duration::from_secs(10),
             connect_retries: 2,
         }
@@ -51,7 +63,9 @@ impl ClaudeConfig {
             .anthropic_api_key
             .clone()
             .ok_or_else(|| LlmError::NotConfigured("ANTHROPIC_API_KEY is not set".into()))?;
-        Ok(Self::new(settings.anthropic_base_url.clone(), key))
+        let mut config = Self::new(settings.anthropic_base_url.clone(), key);
+        config.timeout = settings.anthropic_timeout;
+        Ok(config)
     }
 }
 
@@ -69,6 +83,7 @@ pub struct ClaudeReply {
 pub struct ClaudeClient {
     http: reqwest::Client,
     config: Arc<ClaudeConfig>,
+    pause: Option<UpstreamPause>,
 }
 
 impl ClaudeClient {
@@ -85,7 +100,14 @@ impl ClaudeClient {
         Ok(Self {
             http,
             config: Arc::new(config),
+            pause: None,
         })
+    }
+
+    /// Shares rate limits with every worker through `pause` (see the module docs).
+    pub fn with_pause(mut self, pause: UpstreamPause) -> Self {
+        self.pause = Some(pause);
+        self
     }
 
     /// The configuration in use.
@@ -138,6 +160,15 @@ impl ClaudeClient {
         path: &str,
         body: &T,
     ) -> Result<(HeaderMap, Bytes), LlmError> {
+        if let Some(pause) = &self.pause {
+            match pause.current(PAUSE_SCOPE).await {
+                Ok(Some(p)) => return Err(LlmError::Paused(p)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the Claude pause; calling anyway")
+                }
+            }
+        }
         let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
         let send = || async {
             self.http
@@ -170,6 +201,18 @@ impl ClaudeClient {
             .map_err(|e| self.transport_error(e))?;
         if !status.is_success() {
             let err = parse_api_error(status.as_u16(), &headers, &bytes, chrono::Utc::now());
+            if let (Some(pause), Some(wait)) = (&self.pause, err.retry_after) {
+                // The key is shared by every worker: one 429 with a wait is everyone's.
+                if err.is_rate_limit() && !wait.is_zero() {
+                    pause
+                        .pause_or_log(
+                            PAUSE_SCOPE,
+                            wait,
+                            &format!("{} {}", err.status, err.error_type),
+                        )
+                        .await;
+                }
+            }
             return Err(LlmError::Api(err));
         }
         Ok((headers, bytes))

@@ -110,7 +110,7 @@ async fn four_personas_on_a_shared_document_write_the_cache_once() {
 }
 
 #[tokio::test]
-async fn rate_limit_is_retryable_with_the_servers_wait() {
+async fn rate_limit_defers_the_job_for_the_servers_wait() {
     let fake = ClaudeFake::start().await;
     fake.push_failure(
         429,
@@ -122,26 +122,23 @@ async fn rate_limit_is_retryable_with_the_servers_wait() {
     );
     let c = client(&fake);
     let err = c.messages(&request("hi")).await.unwrap_err();
-    assert!(err.is_retryable());
+    assert!(err.is_retryable() && err.is_rate_limit());
     assert_eq!(err.status(), Some(429));
     assert_eq!(err.request_id(), Some("req_fake_1"));
     match JobError::from(err) {
-        JobError::Retryable {
-            message,
-            retry_after,
-        } => {
-            assert_eq!(retry_after, Some(Duration::from_secs(7)));
+        JobError::Deferred { reason, wait } => {
+            assert_eq!(wait, Duration::from_secs(7));
             assert!(
-                message.starts_with(
+                reason.starts_with(
                     "Claude rate limit reached (429 rate_limit_error): Number of request tokens"
                 ),
-                "{message}"
+                "{reason}"
             );
-            assert!(message.ends_with("[request-id req_fake_1]"), "{message}");
+            assert!(reason.ends_with("[request-id req_fake_1]"), "{reason}");
         }
-        other => panic!("expected retryable, got {other:?}"),
+        other => panic!("expected a deferral, got {other:?}"),
     }
-    // The queue retries later; the next call succeeds. No in-call retry happened.
+    // The queue runs the job again later; the next call succeeds. No in-call retry happened.
     c.messages(&request("hi")).await.unwrap();
     assert_eq!(fake.calls(), 2);
 }
@@ -378,4 +375,22 @@ async fn every_token_field_reaches_the_usage_store_exactly_once() {
     assert!(s.tokens.cache_creation > 0 && s.tokens.cache_read == 3 * s.tokens.cache_creation);
     assert_eq!(s.estimated_cost_micros, expected_cost);
     assert_eq!(s.api_calls, 4);
+}
+
+#[test]
+fn the_request_timeout_is_a_setting() {
+    use crate::settings::Settings;
+    let with = |timeout: Option<&str>| {
+        Settings::from_lookup(|k| match k {
+            "ANTHROPIC_API_KEY" => Some("k".into()),
+            "ANTHROPIC_TIMEOUT_SECONDS" => timeout.map(str::to_owned),
+            _ => None,
+        })
+        .unwrap()
+    };
+    let config = ClaudeConfig::from_settings(&with(Some("300"))).unwrap();
+    assert_eq!(config.timeout, Duration::from_secs(300));
+    let config = ClaudeConfig::from_settings(&with(None)).unwrap();
+    assert_eq!(config.timeout, super::client::DEFAULT_TIMEOUT);
+    assert_eq!(config.timeout, Duration::from_secs(120));
 }

@@ -28,10 +28,26 @@ pub struct ApiError {
 /// The `error_code` of a 429 that no retry can fix.
 pub const SPEND_LIMIT_CODE: &str = "enforced_spend_limit_reached";
 
+/// How long a rate-limited or overloaded answer defers the job when the API named no wait
+/// (no `retry-after`, no reset headers); the queue spreads it further.
+pub const UNHINTED_WAIT: Duration = Duration::from_secs(2);
+
 impl ApiError {
     /// A 429 caused by the organization's spend limit: terminal.
     pub fn is_spend_limit(&self) -> bool {
         self.error_code.as_deref() == Some(SPEND_LIMIT_CODE)
+    }
+
+    /// The API asks to slow down rather than reporting a failure: 429 (except spend limit),
+    /// 529 overloaded, or 503 with a `retry-after`. The job is deferred without spending an
+    /// attempt.
+    pub fn is_rate_limit(&self) -> bool {
+        match self.status {
+            429 => !self.is_spend_limit(),
+            529 => true,
+            503 => self.retry_after.is_some(),
+            _ => false,
+        }
     }
 
     /// 429 (except spend limit), 500 and 529, and other 5xx from proxies in front of the API.
@@ -86,6 +102,10 @@ pub enum LlmError {
     /// The connection could not be made or broke.
     #[error("could not reach Claude: {0}")]
     Connection(String),
+    /// Every worker's calls to Claude are paused (a 429 on the deployment's key said so);
+    /// the call was not made.
+    #[error("Claude is paused for every worker for {:.1}s more ({})", .0.remaining.as_secs_f64(), .0.reason)]
+    Paused(crate::upstream::Pause),
     /// A 2xx answer that is not the documented JSON.
     #[error("Claude sent an unreadable response{}: {message}", request_id.as_deref().map(|id| format!(" [request-id {id}]")).unwrap_or_default())]
     Decode {
@@ -102,8 +122,18 @@ impl LlmError {
     pub fn is_retryable(&self) -> bool {
         match self {
             LlmError::Api(e) => e.is_retryable(),
-            LlmError::Timeout(_) | LlmError::Connection(_) => true,
+            LlmError::Timeout(_) | LlmError::Connection(_) | LlmError::Paused(_) => true,
             LlmError::NotConfigured(_) | LlmError::Decode { .. } => false,
+        }
+    }
+
+    /// Whether the job should wait without spending an attempt: the API is rate limiting or
+    /// overloaded ([`ApiError::is_rate_limit`]), or every worker is paused.
+    pub fn is_rate_limit(&self) -> bool {
+        match self {
+            LlmError::Api(e) => e.is_rate_limit(),
+            LlmError::Paused(_) => true,
+            _ => false,
         }
     }
 
@@ -111,6 +141,7 @@ impl LlmError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             LlmError::Api(e) => e.retry_after,
+            LlmError::Paused(p) => Some(p.remaining),
             _ => None,
         }
     }
@@ -134,8 +165,16 @@ impl LlmError {
 }
 
 impl From<LlmError> for JobError {
+    /// Rate limits and overload defer the job (no attempt spent) for the API's wait, or
+    /// [`UNHINTED_WAIT`]; other transient failures are retried (an attempt spent); the rest is
+    /// terminal.
     fn from(e: LlmError) -> Self {
-        if e.is_retryable() {
+        if e.is_rate_limit() {
+            JobError::Deferred {
+                wait: e.retry_after().unwrap_or(UNHINTED_WAIT),
+                reason: e.to_string(),
+            }
+        } else if e.is_retryable() {
             JobError::Retryable {
                 retry_after: e.retry_after(),
                 message: e.to_string(),
@@ -225,174 +264,5 @@ pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use reqwest::header::{HeaderName, HeaderValue};
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
-
-    fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc)
-    }
-
-    fn body(kind: &str, message: &str) -> Vec<u8> {
-        serde_json::json!({"type":"error","error":{"type":kind,"message":message},"request_id":"req_body"})
-            .to_string()
-            .into_bytes()
-    }
-
-    #[test]
-    fn bad_request_is_terminal_and_readable() {
-        let e = parse_api_error(
-            400,
-            &headers(&[("request-id", "req_1")]),
-            &body("invalid_request_error", "max_tokens: too big"),
-            now(),
-        );
-        let err = LlmError::Api(e);
-        assert!(!err.is_retryable());
-        assert_eq!(
-            err.to_string(),
-            "Claude rejected the request (400 invalid_request_error): max_tokens: too big [request-id req_1]"
-        );
-        assert_eq!(
-            JobError::from(err),
-            JobError::terminal("Claude rejected the request (400 invalid_request_error): max_tokens: too big [request-id req_1]")
-        );
-    }
-
-    #[test]
-    fn statuses_are_classified() {
-        for (status, retryable) in [
-            (400, false),
-            (401, false),
-            (403, false),
-            (404, false),
-            (413, false),
-            (429, true),
-            (500, true),
-            (529, true),
-        ] {
-            let e = parse_api_error(status, &HeaderMap::new(), &body("x", "y"), now());
-            assert_eq!(e.is_retryable(), retryable, "status {status}");
-        }
-    }
-
-    #[test]
-    fn spend_limit_429_is_terminal() {
-        let b = serde_json::json!({"type":"error","error":{"type":"rate_limit_error","message":"spend limit",
-            "details":{"error_code":"enforced_spend_limit_reached"}}});
-        let e = parse_api_error(
-            429,
-            &headers(&[("retry-after", "30")]),
-            b.to_string().as_bytes(),
-            now(),
-        );
-        assert!(e.is_spend_limit());
-        let job: JobError = LlmError::Api(e).into();
-        assert!(
-            matches!(job, JobError::Terminal { ref message } if message.starts_with("Claude spend limit reached (429"))
-        );
-    }
-
-    #[test]
-    fn rate_limit_carries_retry_after_into_the_job_error() {
-        let e = parse_api_error(
-            429,
-            &headers(&[("retry-after", "17")]),
-            &body("rate_limit_error", "slow down"),
-            now(),
-        );
-        assert_eq!(e.request_id.as_deref(), Some("req_body"));
-        let job: JobError = LlmError::Api(e).into();
-        assert_eq!(
-            job,
-            JobError::Retryable {
-                message: "Claude rate limit reached (429 rate_limit_error): slow down [request-id req_body]".into(),
-                retry_after: Some(Duration::from_secs(17)),
-            }
-        );
-    }
-
-    #[test]
-    fn wait_derives_from_the_exhausted_limit_reset() {
-        let h = headers(&[
-            ("anthropic-ratelimit-requests-remaining", "10"),
-            ("anthropic-ratelimit-requests-reset", "2026-01-01T00:01:00Z"),
-            ("anthropic-ratelimit-input-tokens-remaining", "0"),
-            (
-                "anthropic-ratelimit-input-tokens-reset",
-                "2026-01-01T00:00:20Z",
-            ),
-            ("anthropic-ratelimit-output-tokens-remaining", "0"),
-            (
-                "anthropic-ratelimit-output-tokens-reset",
-                "2026-01-01T00:00:42Z",
-            ),
-        ]);
-        assert_eq!(retry_after(&h, now()), Some(Duration::from_secs(42)));
-        // Nothing exhausted: the latest of all resets.
-        let h = headers(&[
-            ("anthropic-ratelimit-requests-reset", "2026-01-01T00:00:05Z"),
-            ("anthropic-ratelimit-tokens-reset", "2026-01-01T00:00:09Z"),
-        ]);
-        assert_eq!(retry_after(&h, now()), Some(Duration::from_secs(9)));
-        // A reset in the past means no wait; no headers means no hint.
-        let h = headers(&[("anthropic-ratelimit-tokens-reset", "2025-12-31T23:59:00Z")]);
-        assert_eq!(retry_after(&h, now()), Some(Duration::ZERO));
-        assert_eq!(retry_after(&HeaderMap::new(), now()), None);
-        // retry-after wins over resets.
-        let h = headers(&[
-            ("retry-after", "3"),
-            ("anthropic-ratelimit-tokens-reset", "2026-01-01T00:00:09Z"),
-        ]);
-        assert_eq!(retry_after(&h, now()), Some(Duration::from_secs(3)));
-    }
-
-    #[test]
-    fn non_json_bodies_are_tolerated() {
-        let e = parse_api_error(502, &HeaderMap::new(), b"<html>Bad Gateway</html>", now());
-        assert_eq!(e.error_type, "http_502");
-        assert_eq!(e.message, "<html>Bad Gateway</html>");
-        assert!(e.is_retryable());
-        let e = parse_api_error(529, &HeaderMap::new(), b"", now());
-        assert_eq!(e.message, "(empty body)");
-        assert_eq!(
-            e.to_string(),
-            "Claude is overloaded (529 http_529): (empty body)"
-        );
-    }
-
-    #[test]
-    fn transport_errors_are_retryable_without_a_hint() {
-        for e in [
-            LlmError::Timeout(Duration::from_secs(1)),
-            LlmError::Connection("refused".into()),
-        ] {
-            assert!(matches!(
-                JobError::from(e),
-                JobError::Retryable {
-                    retry_after: None,
-                    ..
-                }
-            ));
-        }
-        let decode = LlmError::Decode {
-            message: "eof".into(),
-            request_id: Some("req_9".into()),
-        };
-        assert_eq!(decode.request_id(), Some("req_9"));
-        assert!(matches!(JobError::from(decode), JobError::Terminal { .. }));
-    }
-}
+#[path = "error_tests.rs"]
+mod tests;

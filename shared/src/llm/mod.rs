@@ -8,6 +8,8 @@ pub mod types;
 
 #[cfg(test)]
 mod client_tests;
+#[cfg(test)]
+mod pause_tests;
 
 pub use client::{ClaudeClient, ClaudeConfig, ClaudeReply, ANTHROPIC_VERSION};
 pub use error::{ApiError, LlmError};

@@ -1,5 +1,7 @@
-//! Retry delays: exponential backoff with full jitter (the same math as `backon`'s
-//! `ExponentialBuilder::with_jitter`), capped; an upstream's `retry-after` wins when given.
+//! Retry delays: exponential backoff with equal jitter, capped; when an upstream names a wait
+//! (`retry-after`, a rate limit's reset, a fleet-wide pause), the delay is that wait plus a
+//! random spread ([`spread`]), never less, so jobs limited together do not all come back in
+//! the same millisecond and meet the same limit again.
 
 use std::time::Duration;
 
@@ -32,12 +34,13 @@ impl RetryPolicy {
             .min(self.max)
     }
 
-    /// The delay before the next attempt: the upstream's `retry_after` when it gave one (never
-    /// shorter), else a delay drawn uniformly from [ceiling/2, ceiling] ("equal jitter", so retries
-    /// of many jobs that failed together spread out but never come back immediately).
+    /// The delay before the next attempt: the upstream's `retry_after` when it gave one, spread
+    /// by [`spread`] (never shorter), else a delay drawn uniformly from [ceiling/2, ceiling]
+    /// ("equal jitter", so retries of many jobs that failed together spread out but never come
+    /// back immediately).
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>, unit_random: f64) -> Duration {
         if let Some(wait) = retry_after {
-            return wait;
+            return spread(wait, unit_random);
         }
         let ceiling = self.ceiling(attempt);
         let half = ceiling / 2;
@@ -45,6 +48,19 @@ impl RetryPolicy {
             .saturating_sub(half)
             .mul_f64(unit_random.clamp(0.0, 1.0))
     }
+}
+
+/// Smallest spread added to a named wait: even a zero `retry-after` fans out over this.
+pub const MIN_SPREAD: Duration = Duration::from_millis(200);
+/// Largest spread added to a named wait (a long wait needs no more to fan out).
+pub const MAX_SPREAD: Duration = Duration::from_secs(30);
+
+/// A named wait with jitter: `wait` plus a uniform share of `wait` itself (clamped to
+/// [`MIN_SPREAD`, `MAX_SPREAD`]), i.e. full jitter over `[wait, 2·wait]`. Never earlier than
+/// `wait`: an upstream asked for at least that long.
+pub fn spread(wait: Duration, unit_random: f64) -> Duration {
+    let width = wait.clamp(MIN_SPREAD, MAX_SPREAD);
+    wait + width.mul_f64(unit_random.clamp(0.0, 1.0))
 }
 
 #[cfg(test)]
@@ -71,11 +87,31 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_wins() {
+    fn retry_after_is_a_floor_and_the_rest_is_spread() {
         let p = RetryPolicy::default();
+        let s = Duration::from_secs;
+        assert_eq!(p.delay(1, Some(s(42)), 0.0), s(42));
+        assert_eq!(p.delay(1, Some(s(42)), 1.0), s(72), "spread capped at 30 s");
+        assert_eq!(p.delay(1, Some(s(4)), 0.5), s(6));
         assert_eq!(
-            p.delay(1, Some(Duration::from_secs(42)), 0.3),
-            Duration::from_secs(42)
+            spread(Duration::ZERO, 1.0),
+            MIN_SPREAD,
+            "even no wait fans out"
         );
+    }
+
+    #[test]
+    fn a_window_of_jobs_limited_together_comes_back_spread_out() {
+        // 1,000 jobs told "retry after 5 s" at once: never earlier, over [5 s, 10 s], and no
+        // 100 ms slot holds more than a few percent of them.
+        let wait = Duration::from_secs(5);
+        let mut slots = [0u32; 50];
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..1000 {
+            let d = spread(wait, rng.f64());
+            assert!(d >= wait && d <= wait * 2, "{d:?}");
+            slots[((d - wait).as_millis() / 100).min(49) as usize] += 1;
+        }
+        assert!(slots.iter().all(|&n| n <= 45), "{slots:?}");
     }
 }

@@ -19,7 +19,13 @@ pub struct QueueConfig {
     pub idempotency_window: Duration,
     /// How long a job's status is kept.
     pub status_ttl: Duration,
+    /// How long upstream limits may keep deferring one job, counted from its first deferral;
+    /// a deferral after that dead-letters the job with the reason.
+    pub defer_deadline: Duration,
 }
+
+/// Default of [`QueueConfig::defer_deadline`] (`queue.deferDeadlineMs`): one hour.
+pub const DEFAULT_DEFER_DEADLINE: Duration = Duration::from_secs(3600);
 
 impl Default for QueueConfig {
     fn default() -> Self {
@@ -30,6 +36,7 @@ impl Default for QueueConfig {
             max_deliveries: 10,
             idempotency_window: Duration::from_secs(86_400),
             status_ttl: Duration::from_secs(7 * 86_400),
+            defer_deadline: DEFAULT_DEFER_DEADLINE,
         }
     }
 }
@@ -54,6 +61,8 @@ pub struct QueueTuning {
     pub status_ttl_seconds: Option<u64>,
     /// Accepted for compatibility; trimming is by acknowledgement, never by length.
     pub stream_max_len_hint: Option<u64>,
+    /// How long upstream limits may defer one job, ms from its first deferral.
+    pub defer_deadline_ms: Option<u64>,
 }
 
 impl QueueConfig {
@@ -81,6 +90,9 @@ impl QueueConfig {
         }
         if let Some(v) = t.status_ttl_seconds {
             self.status_ttl = s(v.max(1));
+        }
+        if let Some(v) = t.defer_deadline_ms {
+            self.defer_deadline = ms(v.max(1));
         }
         self
     }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 
 pub use admit::AdmitOutcome;
-pub use backoff::RetryPolicy;
+pub use backoff::{spread, RetryPolicy, MAX_SPREAD, MIN_SPREAD};
 pub use config::{QueueConfig, QueueTuning};
 pub use dlq::DeadLetter;
 pub use maintenance::{LaneStats, QueueStats};

@@ -224,6 +224,10 @@ pub struct QueueDefaults {
     pub status_ttl_seconds: u64,
     /// Approximate `MAXLEN` for streams.
     pub stream_max_len_hint: u64,
+    /// How long upstream rate limits (429, 529, a fleet-wide pause) may keep deferring one job,
+    /// ms from its first deferral, before it is dead-lettered (default one hour).
+    #[serde(default)]
+    pub defer_deadline_ms: Option<u64>,
 }
 
 /// The weekly digest schedule.

@@ -7,7 +7,7 @@ use onomancer_shared::integrations::discord::{
     nonce_for, DiscordConfig, DiscordError, DiscordPoster, PostMarkers, PostTarget,
 };
 use onomancer_shared::{JobError, JobId, TenantId};
-use onomancer_testkit::discord_fake::{DiscordFake, INTERACTION_CHANNEL_ID};
+use onomancer_testkit::discord_fake::{DiscordFake, FakeLimits, INTERACTION_CHANNEL_ID};
 use onomancer_testkit::TestRedis;
 use secrecy::SecretString;
 
@@ -118,7 +118,9 @@ async fn posting_a_jobs_output_twice_shows_each_part_once() {
 
 #[tokio::test]
 async fn channel_posts_are_deduplicated_by_nonce_even_when_the_marker_was_lost() {
-    let fake = DiscordFake::start().await;
+    // Six posts to one channel at once would meet its 5-per-5-s bucket; a real re-run comes
+    // after the claim-idle time. This test is about nonces only.
+    let fake = DiscordFake::start_with(FakeLimits::unlimited()).await;
     let redis = TestRedis::new().await;
     let poster = poster(&fake, &redis);
     let (tenant, job) = (TenantId::new("thj"), JobId::generate());
@@ -159,7 +161,7 @@ async fn channel_posts_are_deduplicated_by_nonce_even_when_the_marker_was_lost()
 }
 
 #[tokio::test]
-async fn rate_limit_is_retryable_after_discords_wait_and_the_retry_posts_once() {
+async fn rate_limit_defers_for_discords_wait_and_the_retry_posts_once() {
     let fake = DiscordFake::start().await;
     let redis = TestRedis::new().await;
     let poster = poster(&fake, &redis);
@@ -176,11 +178,13 @@ async fn rate_limit_is_retryable_after_discords_wait_and_the_retry_posts_once() 
     );
     assert_eq!(
         JobError::from(err),
-        JobError::Retryable {
-            message: "Discord rate limit: retry after 2.5s".into(),
-            retry_after: Some(Duration::from_millis(2500)),
-        }
+        JobError::Deferred {
+            reason: "Discord rate limit (user): retry after 2.5s".into(),
+            wait: Duration::from_millis(2500),
+        },
+        "a 429 spends no attempt"
     );
+    assert_eq!(fake.rate_limited().scripted, 1);
 
     // The lease was released: the retry posts at once, and only once.
     poster
@@ -251,13 +255,14 @@ async fn server_errors_are_retryable_and_other_4xx_terminal() {
 }
 
 #[tokio::test]
-async fn a_part_being_posted_by_another_run_is_retried_later() {
+async fn a_part_being_posted_by_another_run_is_deferred_until_its_lease_ends() {
     let fake = DiscordFake::start().await;
     let redis = TestRedis::new().await;
     let poster = poster(&fake, &redis);
     let (tenant, job) = (TenantId::new("thj"), JobId::generate());
     let markers = PostMarkers::new(redis.conn.clone(), redis.keys.clone());
-    markers.claim(&tenant, &job, 0).await.unwrap(); // the other run holds the lease
+    // The other run holds the lease (the default one, 30 s: the poster's 20 s timeout + 10 s).
+    markers.claim(&tenant, &job, 0).await.unwrap();
 
     let err = poster
         .post_job_output(
@@ -270,12 +275,8 @@ async fn a_part_being_posted_by_another_run_is_retried_later() {
         )
         .await
         .unwrap_err();
-    let JobError::Retryable {
-        retry_after: Some(wait),
-        ..
-    } = JobError::from(err)
-    else {
-        panic!("busy is retryable with the lease's remaining time");
+    let JobError::Deferred { wait, .. } = JobError::from(err) else {
+        panic!("busy is deferred for the lease's remaining time");
     };
     assert!(
         wait <= Duration::from_secs(30) && wait > Duration::from_secs(20),

@@ -1,9 +1,13 @@
 //! The Google client against the Google fake: JWT grant and token cache, the tenant's folder tree,
 //! idempotent documents, export, and error mapping.
 
+use std::time::Duration;
+
 use onomancer_shared::integrations::google::{
-    ExportFormat, GoogleClient, GoogleConfig, NewDocument, DOCUMENT_MIME, FOLDER_MIME, KEY_PROPERTY,
+    ExportFormat, GoogleClient, GoogleConfig, NewDocument, DOCUMENT_MIME, FOLDER_MIME,
+    KEY_PROPERTY, QUOTA_WAIT,
 };
+use onomancer_shared::upstream::UpstreamPause;
 use onomancer_shared::{JobError, TenantId};
 use onomancer_testkit::google_fake::{GoogleFake, TEST_SERVICE_ACCOUNT};
 use secrecy::SecretString;
@@ -277,15 +281,48 @@ async fn a_folder_outside_a_shared_drive_gets_the_explicit_message() {
 }
 
 #[tokio::test]
-async fn drive_quota_errors_are_retryable() {
+async fn drive_quota_errors_defer_the_job() {
     let fake = GoogleFake::start().await;
     let root = fake.add_shared_drive_folder("Onomancer");
     let google = client(&fake);
     fake.script_error(403, "userRateLimitExceeded", "User Rate Limit Exceeded");
 
     let err = google.find_folder(&root, "tenants").await.unwrap_err();
-    assert!(matches!(JobError::from(err), JobError::Retryable { .. }));
+    assert!(
+        matches!(JobError::from(err), JobError::Deferred { wait, .. } if wait == QUOTA_WAIT),
+        "a quota spends no attempt"
+    );
     assert!(google.find_folder(&root, "tenants").await.is_ok());
+}
+
+#[tokio::test]
+async fn a_quota_answer_pauses_the_service_account_on_every_worker() {
+    let fake = GoogleFake::start().await;
+    let root = fake.add_shared_drive_folder("Onomancer");
+    let redis = onomancer_testkit::TestRedis::new().await;
+    let pause = UpstreamPause::new(redis.conn.clone(), redis.keys.clone());
+    let (a, b) = (client(&fake), client(&fake));
+    a.pause_with(pause.clone());
+    b.pause_with(pause.clone());
+    a.find_folder(&root, "warm").await.unwrap();
+    b.find_folder(&root, "warm").await.unwrap();
+    let before = fake.requests().len();
+    fake.script_error(
+        429,
+        "rateLimitExceeded",
+        "Quota exceeded for quota metric 'Write requests'",
+    );
+
+    let err = a.find_folder(&root, "tenants").await.unwrap_err();
+    assert!(matches!(JobError::from(err), JobError::Deferred { .. }));
+    // The other worker's client of the same account: deferred without calling Google.
+    let err = b.find_folder(&root, "tenants").await.unwrap_err();
+    let JobError::Deferred { wait, reason } = JobError::from(err) else {
+        panic!("paused")
+    };
+    assert!(wait > Duration::ZERO && wait <= QUOTA_WAIT, "{wait:?}");
+    assert!(reason.contains("paused for every worker"), "{reason}");
+    assert_eq!(fake.requests().len(), before + 1, "one 429, then no call");
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use onomancer_shared::llm::{ClaudeClient, ClaudeConfig, MessagesRequest, Prices}
 use onomancer_shared::queue::{Queue, RateLimiter};
 use onomancer_shared::settings::Settings;
 use onomancer_shared::tenant::TenantRegistry;
+use onomancer_shared::upstream::UpstreamPause;
 use onomancer_shared::usage::{format_dollars, UsageRecord, UsageStore};
 use onomancer_shared::{Envelope, JobError, KeySpace, RedisConn};
 
@@ -56,7 +57,11 @@ impl ClaudeOnce {
     ) -> anyhow::Result<Self> {
         let (models, prices) = models_and_prices(tenants.defaults());
         let claude = match settings.anthropic_api_key {
-            Some(_) => Some(ClaudeClient::new(ClaudeConfig::from_settings(settings)?)?),
+            // A 429 on the shared key pauses every worker's calls.
+            Some(_) => Some(
+                ClaudeClient::new(ClaudeConfig::from_settings(settings)?)?
+                    .with_pause(UpstreamPause::new(queue.conn(), queue.keys().clone())),
+            ),
             None => None,
         };
         Ok(Self {

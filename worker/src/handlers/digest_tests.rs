@@ -393,7 +393,7 @@ async fn claude_errors_keep_their_retry_semantics() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, JobError::Retryable { retry_after: Some(d), .. } if d.as_secs() == 7),
+        matches!(err, JobError::Deferred { wait, .. } if wait.as_secs() == 7),
         "{err:?}"
     );
     s.claude

@@ -11,6 +11,7 @@ use onomancer_shared::integrations::discord::{DiscordConfig, DiscordPoster};
 use onomancer_shared::queue::Queue;
 use onomancer_shared::settings::Settings;
 use onomancer_shared::tenant::TenantRegistry;
+use onomancer_shared::upstream::UpstreamPause;
 use onomancer_shared::usage::UsageStore;
 
 use super::DigestHandler;
@@ -35,13 +36,17 @@ impl DigestHandler {
             )?),
             None => None,
         };
+        // Quota answers of a Google service account pause every worker.
+        let google = google_clients(&tenants, usage.metrics())?;
+        let pause = UpstreamPause::new(queue.conn(), queue.keys().clone());
+        google.values().for_each(|g| g.pause_with(pause.clone()));
         Ok(Self {
             activity: ActivityStore::new(usage.database().clone()),
             decisions: Some(DecisionStore::new(usage.database().clone())),
             writer: ClaudeOnce::from_settings(settings, &tenants, queue, usage)?,
             prompts_dir: settings.config_dir.join("prompts"),
             discord,
-            google: google_clients(&tenants, usage.metrics())?,
+            google,
             tenants,
         })
     }

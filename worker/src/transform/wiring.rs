@@ -17,6 +17,7 @@ use onomancer_shared::llm::{ClaudeClient, ClaudeConfig, ModelPrice, ModelRoutes,
 use onomancer_shared::queue::{Queue, RateLimit, RateLimiter};
 use onomancer_shared::settings::Settings;
 use onomancer_shared::tenant::{Defaults, TenantRegistry};
+use onomancer_shared::upstream::UpstreamPause;
 use onomancer_shared::usage::{services, UsageMetrics, UsageStore};
 use onomancer_shared::TenantId;
 
@@ -112,9 +113,12 @@ impl TransformHandler {
         let defaults = tenants.defaults();
         let (models, prices) = models_and_prices(defaults);
         let db = usage.database().clone();
+        // Rate limits of Claude's shared key and of Google service accounts pause every worker.
+        let pause = UpstreamPause::new(queue.conn(), queue.keys().clone());
         let google = google_clients(&tenants, usage.metrics())?;
+        google.values().for_each(|g| g.pause_with(pause.clone()));
         let cache = build_cache(settings, &tenants, queue, &db, &google, registry)?;
-        let claude = ClaudeClient::new(ClaudeConfig::from_settings(settings)?)?;
+        let claude = ClaudeClient::new(ClaudeConfig::from_settings(settings)?)?.with_pause(pause);
         let limiter = rate_limiter(queue, &tenants);
         let discord = match DiscordConfig::from_settings(settings) {
             Some(config) => Some(DiscordPoster::new(

@@ -1,5 +1,5 @@
-//! How a Discord call can fail, and what the job should do about it (retry after Discord's wait,
-//! retry with backoff, or stop with a message the user understands).
+//! How a Discord call can fail, and what the job should do about it (wait for Discord without
+//! spending an attempt, retry with backoff, or stop with a message the user understands).
 
 use std::time::Duration;
 
@@ -10,13 +10,25 @@ use crate::job::JobError;
 /// Why a Discord call failed. Messages never contain tokens.
 #[derive(Debug, thiserror::Error)]
 pub enum DiscordError {
-    /// 429: wait `retry_after`.
-    #[error("Discord rate limit{}: retry after {retry_after:?}", if *global { " (global)" } else { "" })]
+    /// 429: wait `retry_after` (the job is deferred, no attempt spent).
+    #[error("Discord rate limit{}: retry after {retry_after:?}", scope.as_deref().map(|s| format!(" ({s})")).unwrap_or_default())]
     RateLimited {
         /// From the body's `retry_after`, else `X-RateLimit-Reset-After`, else `Retry-After`.
         retry_after: Duration,
-        /// The bot-wide limit rather than one route's.
+        /// The bot-wide limit rather than one route's (`"global": true`, `X-RateLimit-Global`,
+        /// or scope `global`).
         global: bool,
+        /// `X-RateLimit-Scope`: `user` (this bot on this route), `global`, or `shared` (the
+        /// resource's limit, shared with others).
+        scope: Option<String>,
+    },
+    /// Not sent: the fleet-wide guard (a pause, or our share of Discord's limits) asked to wait.
+    #[error("Discord held back for every worker ({why}): retry after {wait:?}")]
+    Throttled {
+        /// Until the call may go.
+        wait: Duration,
+        /// Which limit: `global`, `channel`, `paused: ..` or `channel paused: ..`.
+        why: String,
     },
     /// 401, 403 or 404: the request can never succeed as is.
     #[error("Discord answered {status} ({detail}): {hint}")]
@@ -37,10 +49,12 @@ pub enum DiscordError {
         detail: String,
     },
     /// 5xx.
-    #[error("Discord server error {status}")]
+    #[error("Discord server error {status}{}", retry_after.map(|w| format!(": retry after {w:?}")).unwrap_or_default())]
     Server {
         /// HTTP status.
         status: u16,
+        /// `Retry-After` (a 503 during an outage may send one).
+        retry_after: Option<Duration>,
     },
     /// Connection failure or timeout; the message may or may not have been created.
     #[error("Discord unreachable: {0}")]
@@ -73,6 +87,7 @@ impl DiscordError {
         matches!(
             self,
             Self::RateLimited { .. }
+                | Self::Throttled { .. }
                 | Self::Refused { .. }
                 | Self::Rejected { .. }
                 | Self::Server { .. }
@@ -84,17 +99,24 @@ impl From<DiscordError> for JobError {
     fn from(e: DiscordError) -> Self {
         let message = e.to_string();
         match e {
-            DiscordError::RateLimited { retry_after, .. } => JobError::Retryable {
-                message,
-                retry_after: Some(retry_after),
-            },
-            DiscordError::Busy { wait, .. } => JobError::Retryable {
-                message,
-                retry_after: Some(wait),
-            },
-            DiscordError::Server { .. } | DiscordError::Transport(_) | DiscordError::Redis(_) => {
-                JobError::retryable(message)
+            // Discord asks to slow down, or another run is mid-post: wait, spend no attempt.
+            DiscordError::RateLimited {
+                retry_after: wait, ..
             }
+            | DiscordError::Throttled { wait, .. }
+            | DiscordError::Busy { wait, .. }
+            | DiscordError::Server {
+                retry_after: Some(wait),
+                ..
+            } => JobError::Deferred {
+                wait,
+                reason: message,
+            },
+            DiscordError::Server {
+                retry_after: None, ..
+            }
+            | DiscordError::Transport(_)
+            | DiscordError::Redis(_) => JobError::retryable(message),
             DiscordError::Refused { .. }
             | DiscordError::Rejected { .. }
             | DiscordError::BadResponse(_)

@@ -9,7 +9,8 @@ use crate::redis_conn::RedisConn;
 
 /// How long a "done" marker is kept: longer than any job's retry horizon.
 pub const DONE_TTL: Duration = Duration::from_secs(24 * 3600);
-/// How long a "pending" lease lasts: longer than one Discord call (its timeout is 20 s).
+/// How long a "pending" lease lasts by default: longer than one Discord call (its default
+/// timeout is 20 s). A poster's lease is 1.5 times its call timeout.
 pub const PENDING_LEASE: Duration = Duration::from_secs(30);
 
 /// What the marker says about one part.
@@ -28,19 +29,32 @@ pub enum Claim {
 pub struct PostMarkers {
     conn: RedisConn,
     keys: KeySpace,
+    lease: Duration,
     claim: redis::Script,
     release: redis::Script,
 }
 
 impl PostMarkers {
-    /// Markers stored through `conn` under `keys`.
+    /// Markers stored through `conn` under `keys`, with the default lease.
     pub fn new(conn: RedisConn, keys: KeySpace) -> Self {
         Self {
             conn,
             keys,
+            lease: PENDING_LEASE,
             claim: redis::Script::new(include_str!("claim_post.lua")),
             release: redis::Script::new(include_str!("release_post.lua")),
         }
+    }
+
+    /// The same markers with a "pending" lease of `lease`.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The "pending" lease.
+    pub fn lease(&self) -> Duration {
+        self.lease
     }
 
     /// The marker key of part `part` of job `job`.
@@ -59,7 +73,7 @@ impl PostMarkers {
         let reply: Vec<String> = self
             .claim
             .key(self.key(tenant, job, part))
-            .arg(PENDING_LEASE.as_millis() as u64)
+            .arg(self.lease.as_millis() as u64)
             .invoke_async(&mut conn)
             .await?;
         Ok(match reply.first().map(String::as_str) {

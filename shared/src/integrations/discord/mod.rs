@@ -7,9 +7,12 @@
 //! ours to classify: serenity's own error type drops `retry_after` and the rate-limit headers.
 //!
 //! serenity's in-process rate limiter is disabled on purpose: in 0.12.5 it ignores the proxy
-//! (it builds requests with no proxy, `ratelimiting.rs`), and on a 429 it sleeps inside the
-//! worker's job slot. Here a 429 becomes [`JobError::Retryable`] with Discord's `retry_after`, and
-//! the queue waits instead.
+//! (it builds requests with no proxy, `ratelimiting.rs`), on a 429 it sleeps inside the
+//! worker's job slot, and it knows only its own process. In its place, [`DiscordGuard`] keeps
+//! every worker's channel posts within Discord's limits in Redis before they are sent, and a
+//! 429 (or the guard's wait) becomes [`JobError::Deferred`] with Discord's `retry_after`: the
+//! queue waits, spreading the jobs with jitter, and no attempt is spent. A global 429 pauses
+//! every worker's posts (`crate::upstream`).
 //!
 //! Idempotency (at-least-once delivery of jobs, exactly-once messages as far as Discord allows):
 //! before part N of job J is posted, the marker `{tenant}:posted:{J}:{N}` is claimed with a short
@@ -17,13 +20,17 @@
 //! day, and a re-run skips the part.
 //! - Part 0 of an interaction edits `@original`: naturally idempotent.
 //! - Channel messages carry a nonce derived from (tenant, job, part) with `enforce_nonce`, so a
-//!   repeat within Discord's nonce window (a few minutes) returns the first message.
+//!   repeat within Discord's nonce window (a few minutes) returns the first message. A job
+//!   reclaimed from a dead worker repeats its post after `queue.claimIdleMs` (30 s), or after
+//!   the part's lease (1.5 × the call timeout: 30 s) if that ends later, plus the deferral's
+//!   jitter: about a minute at most, well inside the window.
 //! - Interaction follow-ups cannot be listed or deduplicated by Discord. A worker killed after
 //!   Discord created the follow-up but before the marker was written leaves the "pending" lease;
 //!   once it expires ([`PENDING_LEASE`]), a re-run posts that part again. This window (one HTTP
 //!   response plus one Redis write) is accepted: a missing part would be worse than a rare duplicate.
 
 mod error;
+pub mod guard;
 mod markers;
 pub mod split;
 
@@ -44,8 +51,10 @@ use crate::ids::{JobId, TenantId};
 use crate::keys::KeySpace;
 use crate::redis_conn::RedisConn;
 use crate::settings::Settings;
+use crate::upstream::UpstreamPause;
 
 pub use error::DiscordError;
+pub use guard::{DiscordGuard, DiscordLimits, Limit};
 pub use markers::{Claim, PostMarkers, DONE_TTL, PENDING_LEASE};
 pub use split::{split_message, CONTENT_LIMIT, EMBED_DESCRIPTION_LIMIT};
 
@@ -61,22 +70,28 @@ pub struct DiscordConfig {
     pub application_id: u64,
     /// `DISCORD_API_BASE`, e.g. `http://127.0.0.1:4000/api/v10` for a local fake.
     pub api_base: Option<String>,
-    /// Timeout of one HTTP call; must stay below [`PENDING_LEASE`].
+    /// Timeout of one HTTP call (`DISCORD_TIMEOUT_SECONDS`); a part's post lease lasts 1.5
+    /// times this.
     pub timeout: Duration,
+    /// The fleet-wide limits kept before channel posts.
+    pub limits: DiscordLimits,
 }
 
 impl DiscordConfig {
-    /// A configuration for the real Discord with a 20 s call timeout.
+    /// A configuration for the real Discord with a 20 s call timeout and Discord's documented
+    /// limits.
     pub fn new(token: SecretString, application_id: u64) -> Self {
         Self {
             token,
             application_id,
             api_base: None,
             timeout: Duration::from_secs(20),
+            limits: DiscordLimits::default(),
         }
     }
 
-    /// From the process settings; `None` when the bot token or application id is missing.
+    /// From the process settings (limits from `rateLimits` in `config/defaults.json`); `None`
+    /// when the bot token or application id is missing.
     pub fn from_settings(settings: &Settings) -> Option<Self> {
         let token = settings.discord_bot_token.as_ref()?;
         let mut config = Self::new(
@@ -84,7 +99,15 @@ impl DiscordConfig {
             settings.discord_application_id?,
         );
         config.api_base = settings.discord_api_base.clone();
+        config.timeout = settings.discord_timeout;
+        config.limits = DiscordLimits::from_config_dir(&settings.config_dir);
         Some(config)
+    }
+
+    /// How long a part's "pending" lease lasts: one call and half as much again (30 s for the
+    /// default 20 s timeout, [`PENDING_LEASE`]).
+    pub fn post_lease(&self) -> Duration {
+        self.timeout + self.timeout / 2
     }
 }
 
@@ -165,6 +188,7 @@ pub struct DiscordPoster {
     client: reqwest::Client,
     application_id: ApplicationId,
     markers: PostMarkers,
+    guard: DiscordGuard,
 }
 
 impl std::fmt::Debug for DiscordPoster {
@@ -179,7 +203,8 @@ impl std::fmt::Debug for DiscordPoster {
 mod send;
 
 impl DiscordPoster {
-    /// A poster whose idempotency markers live in `conn` under `keys`.
+    /// A poster whose idempotency markers, pauses and fleet-wide limits live in `conn` under
+    /// `keys`.
     pub fn new(
         config: DiscordConfig,
         conn: RedisConn,
@@ -190,18 +215,19 @@ impl DiscordPoster {
                 "the application id must not be 0".into(),
             ));
         }
-        if config.timeout >= PENDING_LEASE {
-            return Err(DiscordError::Request(format!(
-                "the call timeout ({:?}) must be shorter than the post lease ({PENDING_LEASE:?})",
-                config.timeout
-            )));
+        if config.timeout.is_zero() {
+            return Err(DiscordError::Request(
+                "the call timeout must be greater than 0".into(),
+            ));
         }
         let (http, client) = config.http()?;
+        let pause = UpstreamPause::new(conn.clone(), keys.clone());
         Ok(Self {
             http: std::sync::Arc::new(http),
             client,
             application_id: ApplicationId::new(config.application_id),
-            markers: PostMarkers::new(conn, keys),
+            markers: PostMarkers::new(conn, keys).with_lease(config.post_lease()),
+            guard: DiscordGuard::new(pause, config.limits),
         })
     }
 
@@ -287,7 +313,7 @@ impl DiscordPoster {
             application_id: self.application_id,
             token,
         };
-        self.send(Request::new(route, LightMethod::Patch), &body)
+        self.send(Request::new(route, LightMethod::Patch), &body, None)
             .await
     }
 
@@ -300,12 +326,13 @@ impl DiscordPoster {
             application_id: self.application_id,
             token,
         };
-        self.send(Request::new(route, LightMethod::Post), &body)
+        self.send(Request::new(route, LightMethod::Post), &body, None)
             .await
     }
 
     /// Posts a channel message with `nonce` and `enforce_nonce: true`
-    /// (`POST /channels/{id}/messages`).
+    /// (`POST /channels/{id}/messages`), once the fleet-wide guard lets it go
+    /// ([`DiscordError::Throttled`] otherwise, with the wait).
     pub async fn create_channel_message(
         &self,
         channel_id: u64,
@@ -315,6 +342,12 @@ impl DiscordPoster {
         if channel_id == 0 {
             return Err(DiscordError::Request("the channel id must not be 0".into()));
         }
+        if let Err(t) = self.guard.admit(channel_id).await {
+            return Err(DiscordError::Throttled {
+                wait: t.wait,
+                why: t.why,
+            });
+        }
         let body = CreateMessage::new()
             .content(content)
             .nonce(Nonce::String(nonce.to_owned()))
@@ -323,62 +356,14 @@ impl DiscordPoster {
         let route = Route::ChannelMessages {
             channel_id: ChannelId::new(channel_id),
         };
-        self.send(Request::new(route, LightMethod::Post), &body)
-            .await
+        self.send(
+            Request::new(route, LightMethod::Post),
+            &body,
+            Some(channel_id),
+        )
+        .await
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::job::JobError;
-
-    #[test]
-    fn proxy_origin_strips_the_api_path() {
-        assert_eq!(
-            proxy_origin("http://127.0.0.1:9/api/v10"),
-            "http://127.0.0.1:9"
-        );
-        assert_eq!(
-            proxy_origin("http://127.0.0.1:9/api/v10/"),
-            "http://127.0.0.1:9"
-        );
-        assert_eq!(proxy_origin("http://127.0.0.1:9"), "http://127.0.0.1:9");
-        assert_eq!(proxy_origin(DEFAULT_API_BASE), "https://discord.com");
-    }
-
-    #[test]
-    fn nonces_fit_discord_and_differ_per_part() {
-        let t = TenantId::new("thj");
-        let j = JobId::generate();
-        let a = nonce_for(&t, &j, 0);
-        assert_eq!(a.len(), 25);
-        assert_ne!(a, nonce_for(&t, &j, 1));
-        assert_eq!(a, nonce_for(&t, &j, 0));
-    }
-
-    #[test]
-    fn errors_map_to_job_errors() {
-        let e: JobError = DiscordError::RateLimited {
-            retry_after: Duration::from_millis(1500),
-            global: false,
-        }
-        .into();
-        assert_eq!(
-            e,
-            JobError::Retryable {
-                message: "Discord rate limit: retry after 1.5s".into(),
-                retry_after: Some(Duration::from_millis(1500)),
-            }
-        );
-        let e: JobError = DiscordError::Server { status: 502 }.into();
-        assert!(matches!(e, JobError::Retryable { .. }));
-        let e: JobError = DiscordError::Refused {
-            status: 401,
-            detail: "x".into(),
-            hint: "y",
-        }
-        .into();
-        assert!(matches!(e, JobError::Terminal { .. }));
-    }
-}
+mod tests;

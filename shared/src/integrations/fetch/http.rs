@@ -45,6 +45,48 @@ fn classify_content_type(content_type: Option<&str>) -> Result<bool, String> {
     }
 }
 
+/// When an error answer is a rate limit, how long to wait: a 429, a 503 with `Retry-After`, or a
+/// 403 that GitHub marks as a rate limit (`Retry-After`, or `x-ratelimit-remaining: 0`). The
+/// wait is `Retry-After`, else until `x-ratelimit-reset` (epoch seconds) but at least a minute,
+/// as GitHub asks, else a minute.
+pub(super) fn rate_limit_wait(
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+) -> Option<std::time::Duration> {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    let num = |name: &str| -> Option<f64> {
+        headers
+            .get(name)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
+    let retry_after = num("retry-after").map(|s| Duration::from_secs_f64(s.min(86_400.0)));
+    let exhausted = num("x-ratelimit-remaining") == Some(0.0);
+    let limited = match status {
+        429 => true,
+        503 => retry_after.is_some(),
+        403 => retry_after.is_some() || exhausted,
+        _ => false,
+    };
+    if !limited {
+        return None;
+    }
+    const MINUTE: Duration = Duration::from_secs(60);
+    Some(retry_after.unwrap_or_else(|| {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        num("x-ratelimit-reset")
+            .map(|reset| Duration::from_secs_f64((reset - now).clamp(0.0, 86_400.0)).max(MINUTE))
+            .unwrap_or(MINUTE)
+    }))
+}
+
 impl Fetcher {
     /// GETs `target` for a `kind` source under the policy's time budget.
     pub(super) async fn get(
@@ -129,6 +171,13 @@ impl Fetcher {
                 continue;
             }
             if !status.is_success() {
+                if let Some(wait) = rate_limit_wait(status.as_u16(), response.headers()) {
+                    return Err(FetchError::RateLimited {
+                        status: status.as_u16(),
+                        origin: host,
+                        wait,
+                    });
+                }
                 return Err(FetchError::Status {
                     status: status.as_u16(),
                     origin: host,

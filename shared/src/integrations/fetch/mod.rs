@@ -165,6 +165,17 @@ pub enum FetchError {
         /// The host that answered.
         origin: String,
     },
+    /// The server asked to slow down (429; a 503 with `Retry-After`; GitHub's 403 rate limits):
+    /// the job is deferred for `wait`, no attempt spent.
+    #[error("{origin} is rate limiting (HTTP {status}); trying again in {wait:?}")]
+    RateLimited {
+        /// HTTP status.
+        status: u16,
+        /// The host that answered.
+        origin: String,
+        /// How long it asked to wait.
+        wait: Duration,
+    },
     /// The time budget ran out.
     #[error("timed out after {0:?} reading the document")]
     Timeout(Duration),
@@ -199,13 +210,18 @@ fn hint_for(status: u16) -> &'static str {
 }
 
 impl FetchError {
-    /// The job error for attempt `attempt`: refusals and client errors are terminal; timeouts,
-    /// network errors, 429 and 5xx are retryable until [`NETWORK_RETRY_ATTEMPTS`].
+    /// The job error for attempt `attempt`: a rate limit defers the job for its wait (no attempt
+    /// spent); refusals and client errors are terminal; timeouts, network errors and 5xx are
+    /// retryable until [`NETWORK_RETRY_ATTEMPTS`].
     pub fn into_job_error(self, attempt: u32) -> JobError {
         let transient = matches!(&self, FetchError::Timeout(_) | FetchError::Network(_))
-            || matches!(&self, FetchError::Status { status, .. } if *status == 429 || *status >= 500);
+            || matches!(&self, FetchError::Status { status, .. } if *status >= 500);
         match self {
             FetchError::Google(g) => g.into(),
+            FetchError::RateLimited { wait, .. } => {
+                let reason = self.to_string();
+                JobError::deferred(wait, reason)
+            }
             other if transient && attempt < NETWORK_RETRY_ATTEMPTS => {
                 JobError::retryable(other.to_string())
             }

@@ -21,13 +21,22 @@ pub enum GoogleError {
         /// Google's explanation.
         description: String,
     },
-    /// 429, or 403 with `userRateLimitExceeded` / `rateLimitExceeded`: back off and retry.
+    /// 429, or 403 with `userRateLimitExceeded` / `rateLimitExceeded`: the job is deferred (no
+    /// attempt spent) for `retry_after`, else [`QUOTA_WAIT`], spread by the queue.
     #[error("Google quota exceeded ({reason}); retry with backoff")]
     RateLimited {
         /// Google's `reason`.
         reason: String,
         /// `Retry-After`, when Google sent one.
         retry_after: Option<Duration>,
+    },
+    /// Not sent: this service account's calls are paused for every worker (a quota answer).
+    #[error("Google calls of this service account are paused for every worker for {:.1}s more ({reason})", wait.as_secs_f64())]
+    Paused {
+        /// Time left.
+        wait: Duration,
+        /// What Google said.
+        reason: String,
     },
     /// The service account has no storage or no access to the tenant's Shared Drive folder.
     #[error("service accounts own no Drive storage: share a Shared Drive with {email} and set folderIds.root to a folder in it (Google said: {detail})")]
@@ -75,13 +84,21 @@ pub enum GoogleError {
     BadResponse(String),
 }
 
+/// How long a quota answer without `Retry-After` defers the job and pauses the service account
+/// (Google's quotas are per minute; the queue adds up to as much again as jitter).
+pub const QUOTA_WAIT: Duration = Duration::from_secs(5);
+
 impl From<GoogleError> for JobError {
     fn from(e: GoogleError) -> Self {
         let message = e.to_string();
         match e {
-            GoogleError::RateLimited { retry_after, .. } => JobError::Retryable {
-                message,
-                retry_after,
+            GoogleError::RateLimited { retry_after, .. } => JobError::Deferred {
+                wait: retry_after.unwrap_or(QUOTA_WAIT),
+                reason: message,
+            },
+            GoogleError::Paused { wait, .. } => JobError::Deferred {
+                wait,
+                reason: message,
             },
             GoogleError::Server { .. } | GoogleError::Transport(_) => JobError::retryable(message),
             GoogleError::Credentials(_)
@@ -202,18 +219,28 @@ mod tests {
     }
 
     #[test]
-    fn quota_errors_are_retryable() {
+    fn quota_errors_defer_the_job() {
         let e = classify(
             403,
             None,
             &body(403, "userRateLimitExceeded", "User rate limit exceeded."),
             "sa@x",
         );
-        assert!(matches!(JobError::from(e), JobError::Retryable { .. }));
+        assert!(matches!(JobError::from(e), JobError::Deferred { wait, .. } if wait == QUOTA_WAIT));
+        let e = classify(
+            403,
+            None,
+            &body(403, "rateLimitExceeded", "Rate limit exceeded."),
+            "sa@x",
+        );
+        assert!(matches!(JobError::from(e), JobError::Deferred { .. }));
         let e = classify(429, Some(Duration::from_secs(7)), b"{}", "sa@x");
         assert!(
-            matches!(JobError::from(e), JobError::Retryable { retry_after: Some(d), .. } if d == Duration::from_secs(7))
+            matches!(JobError::from(e), JobError::Deferred { wait, .. } if wait == Duration::from_secs(7))
         );
+        // A plain 403 is not a quota.
+        let e = classify(403, None, &body(403, "forbidden", "no"), "sa@x");
+        assert!(matches!(JobError::from(e), JobError::Terminal { .. }));
     }
 
     #[test]

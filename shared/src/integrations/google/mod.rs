@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 
 pub use auth::{GrantClaims, ServiceAccountKey, DEFAULT_SCOPES, DEFAULT_TOKEN_URI};
 pub use drive::{DocumentRef, ExportFormat, NewDocument, DOCUMENT_MIME, FOLDER_MIME, KEY_PROPERTY};
-pub use error::GoogleError;
+pub use error::{GoogleError, QUOTA_WAIT};
 
 use auth::{CachedToken, TokenError, TokenResponse};
 
@@ -88,6 +88,8 @@ struct Inner {
     token: Mutex<Option<CachedToken>>,
     /// Counts every HTTP call to Google (`onomancer_api_calls_total{service="google"}`).
     calls: std::sync::OnceLock<prometheus::IntCounter>,
+    /// Shares this service account's quota answers with every worker.
+    pause: std::sync::OnceLock<crate::upstream::UpstreamPause>,
 }
 
 impl std::fmt::Debug for GoogleClient {
@@ -118,6 +120,7 @@ impl GoogleClient {
                 encoding,
                 token: Mutex::new(None),
                 calls: std::sync::OnceLock::new(),
+                pause: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -126,6 +129,56 @@ impl GoogleClient {
     /// grants) in `counter`. Set once; later calls are ignored.
     pub fn count_calls_in(&self, counter: prometheus::IntCounter) {
         let _ = self.inner.calls.set(counter);
+    }
+
+    /// Shares quota answers through `pause`: a 429 or a 403 `rateLimitExceeded` pauses this
+    /// service account's calls on every worker for Google's `Retry-After` (else
+    /// [`QUOTA_WAIT`]), and every call checks the pause first ([`GoogleError::Paused`]). Set
+    /// once; later calls are ignored.
+    pub fn pause_with(&self, pause: crate::upstream::UpstreamPause) {
+        let _ = self.inner.pause.set(pause);
+    }
+
+    fn pause_scope(&self) -> String {
+        format!("google:{}", self.inner.key.client_email)
+    }
+
+    /// `Err(Paused)` while this service account is paused.
+    async fn check_pause(&self) -> Result<(), GoogleError> {
+        let Some(pause) = self.inner.pause.get() else {
+            return Ok(());
+        };
+        match pause.current(&self.pause_scope()).await {
+            Ok(Some(p)) => Err(GoogleError::Paused {
+                wait: p.remaining,
+                reason: p.reason,
+            }),
+            Ok(None) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the Google pause; calling anyway");
+                Ok(())
+            }
+        }
+    }
+
+    /// After a quota answer: every worker waits.
+    async fn note_quota(&self, err: &GoogleError) {
+        if let (
+            Some(pause),
+            GoogleError::RateLimited {
+                reason,
+                retry_after,
+            },
+        ) = (self.inner.pause.get(), err)
+        {
+            pause
+                .pause_or_log(
+                    &self.pause_scope(),
+                    retry_after.unwrap_or(QUOTA_WAIT),
+                    &format!("quota: {reason}"),
+                )
+                .await;
+        }
     }
 
     fn count_call(&self) {
@@ -157,6 +210,7 @@ impl GoogleClient {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
+        self.check_pause().await?;
         let assertion = auth::sign_grant(
             &self.inner.key,
             &self.inner.encoding,
@@ -182,7 +236,15 @@ impl GoogleClient {
             .await
             .map_err(|e| GoogleError::Transport(e.to_string()))?;
         if !status.is_success() {
-            if status.is_server_error() || status.as_u16() == 429 {
+            if status.as_u16() == 429 {
+                let err = GoogleError::RateLimited {
+                    reason: "token endpoint rate limit".into(),
+                    retry_after: None,
+                };
+                self.note_quota(&err).await;
+                return Err(err);
+            }
+            if status.is_server_error() {
                 return Err(GoogleError::Server {
                     status: status.as_u16(),
                 });
@@ -217,6 +279,7 @@ impl GoogleClient {
         let mut renewed = false;
         loop {
             let token = self.access_token().await?;
+            self.check_pause().await?;
             self.count_call();
             let response = build(&self.inner.http)
                 .bearer_auth(token.expose_secret())
@@ -231,7 +294,9 @@ impl GoogleClient {
             if response.status().is_success() {
                 return Ok(response);
             }
-            return Err(error::from_response(response, &self.inner.key.client_email).await);
+            let err = error::from_response(response, &self.inner.key.client_email).await;
+            self.note_quota(&err).await;
+            return Err(err);
         }
     }
 

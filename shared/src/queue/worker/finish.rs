@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 use crate::ids::TenantId;
 use crate::job::{Envelope, JobError, Lane};
+use crate::queue::spread;
 use crate::queue::{now_ms, Queue, QueueError, GROUP};
 
 /// A claimed stream entry.
@@ -191,7 +192,8 @@ impl Queue {
         Ok(())
     }
 
-    /// Acts on a handler's failure: retry with backoff, defer, or dead-letter.
+    /// Acts on a handler's failure: retry with backoff (an attempt spent), defer without
+    /// spending one (until `defer_deadline` after the first deferral), or dead-letter.
     pub(crate) async fn fail(
         &self,
         claimed: &Claimed,
@@ -224,12 +226,33 @@ impl Queue {
                     .await
             }
             JobError::Deferred { wait, reason } => {
+                let now = now_ms();
+                let since = env.deferred_since_ms.unwrap_or(now);
+                let deadline = self.config().defer_deadline;
+                let waited = Duration::from_millis((now - since).max(0) as u64);
+                if waited >= deadline {
+                    let reason = format!(
+                        "deferred by upstream limits for {:.1}s, past the deadline of {:.1}s (queue.deferDeadlineMs); last: {reason}",
+                        waited.as_secs_f64(),
+                        deadline.as_secs_f64()
+                    );
+                    return self.dead_letter(claimed, Some(env), &reason).await;
+                }
                 self.metrics().deferred.with_label_values(&labels).inc();
-                // A little jitter so deferred jobs don't all wake in the same millisecond.
-                let wait = *wait + Duration::from_millis(fastrand::u64(0..25));
+                // Never earlier than asked, spread so a window of limited jobs does not come
+                // back at once.
+                let wait = spread(*wait, fastrand::f64());
+                let mut next = env.clone();
+                next.deferred_since_ms = Some(since);
                 tracing::debug!(wait_ms = wait.as_millis() as u64, reason, "job deferred");
-                self.reschedule(claimed, env, wait, "queued", &format!("deferred: {reason}"))
-                    .await
+                self.reschedule(
+                    claimed,
+                    &next,
+                    wait,
+                    "queued",
+                    &format!("deferred: {reason}"),
+                )
+                .await
             }
         }
     }

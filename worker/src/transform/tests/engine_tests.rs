@@ -163,20 +163,16 @@ async fn claude_errors_map_to_retry_or_terminal() {
         &[("retry-after", "7")],
         body("rate_limit_error", "slow down"),
     );
+    // Rate limits and overload defer the job (no attempt spent) for Claude's wait.
     match h.engine.transform(&ctx, "doc a", &one).await.unwrap_err() {
-        JobError::Retryable { retry_after, .. } => {
-            assert_eq!(retry_after, Some(Duration::from_secs(7)))
-        }
+        JobError::Deferred { wait, .. } => assert_eq!(wait, Duration::from_secs(7)),
         other => panic!("{other:?}"),
     }
     h.claude
         .push_failure(529, &[], body("overloaded_error", "Overloaded"));
     assert!(matches!(
         h.engine.transform(&ctx, "doc a", &one).await.unwrap_err(),
-        JobError::Retryable {
-            retry_after: None,
-            ..
-        }
+        JobError::Deferred { wait, .. } if wait == onomancer_shared::llm::error::UNHINTED_WAIT
     ));
     h.claude.push_failure(
         400,
