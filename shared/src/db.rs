@@ -97,19 +97,18 @@ impl Database {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        if !in_memory {
-            if let Some(parent) = options
-                .get_filename()
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-            {
-                create_dir(parent)?;
-            }
+        let file = file_of(&options);
+        let in_memory = file.is_none();
+        if let Some(parent) = file
+            .as_deref()
+            .and_then(Path::parent)
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            create_dir(parent)?;
         }
         // An in-memory database exists per connection: keep exactly one.
         let max = if in_memory { 1 } else { 8 };
-        let pool = SqlitePoolOptions::new()
+        let pool_options = SqlitePoolOptions::new()
             .max_connections(max)
             .min_connections(if in_memory { 1 } else { 0 })
             .idle_timeout(if in_memory {
@@ -121,19 +120,29 @@ impl Database {
                 None
             } else {
                 Some(Duration::from_secs(1800))
-            })
-            .connect_with(options)
-            .await?;
+            });
+        // `connect_with` opens the first connection, whose `PRAGMA journal_mode = WAL` converts
+        // a new file. The conversion upgrades a read lock to a write lock, and SQLite never
+        // waits (busy_timeout) on an upgrade: two processes converting the same new file at
+        // once, one fails with "database is locked". So the first connection is made under the
+        // same file lock as migrations; once the file is in WAL mode (persistent), later
+        // connections find it so and write nothing.
+        let _guard = match file {
+            Some(path) => Some(lock_file(path).await?),
+            None => None,
+        };
+        let pool = pool_options.connect_with(options).await?;
         Ok(Database::Sqlite(pool))
     }
 
     /// Applies this build's migrations for the backend. Several processes may start at once
     /// (three workers on one SQLite file): Postgres serializes them with an advisory lock inside
-    /// sqlx; for a SQLite file an exclusive lock on `<file>.migrate-lock` does the same.
+    /// sqlx; for a SQLite file an exclusive lock on `<file>.migrate-lock` does the same (the
+    /// lock [`Database::connect`] holds while it converts a new file to WAL).
     pub async fn migrate(&self) -> Result<(), DbError> {
         match self {
             Database::Sqlite(pool) => {
-                let _guard = match sqlite_file(pool) {
+                let _guard = match file_of(&pool.connect_options()) {
                     Some(path) => Some(lock_file(path).await?),
                     None => None,
                 };
@@ -181,17 +190,20 @@ fn create_dir(path: &Path) -> Result<(), DbError> {
     })
 }
 
-/// The file behind a SQLite pool, if it is not in memory.
-fn sqlite_file(pool: &SqlitePool) -> Option<std::path::PathBuf> {
-    let options = pool.connect_options();
+/// The file behind SQLite options, if the database is not in memory.
+fn file_of(options: &SqliteConnectOptions) -> Option<std::path::PathBuf> {
     let path = options.get_filename();
     let name = path.to_string_lossy();
     // sqlx names in-memory databases `file:sqlx-in-memory-N` (a URI filename).
-    let in_memory = name.is_empty() || name.contains(":memory:") || name.starts_with("file:");
+    let in_memory = name.is_empty()
+        || name.contains(":memory:")
+        || name.contains("mode=memory")
+        || name.starts_with("file:");
     (!in_memory).then(|| path.to_path_buf())
 }
 
-/// Takes an exclusive advisory lock next to `db_file`; released when the file is dropped.
+/// Takes an exclusive advisory lock on `<db_file>.migrate-lock` (first connection and
+/// migrations); released when the returned file is dropped. Not reentrant: never nest two.
 async fn lock_file(db_file: std::path::PathBuf) -> Result<std::fs::File, DbError> {
     let mut lock_path = db_file.into_os_string();
     lock_path.push(".migrate-lock");
@@ -267,6 +279,55 @@ mod tests {
     fn the_default_url_is_a_path_relative_to_the_working_directory() {
         let options = SqliteConnectOptions::from_str("sqlite://./data/onomancer.db").unwrap();
         assert_eq!(options.get_filename(), Path::new("./data/onomancer.db"));
+    }
+
+    /// Processes starting at the same moment on a new file: every open (connect, WAL switch,
+    /// migrations) succeeds. Threads with their own runtimes and pools stand in for processes
+    /// (SQLite and the lock file see separate connections and open files either way); a barrier
+    /// lines them up so the first connections really race. Without the lock around the first
+    /// connection, 3 openers x 60 rounds saw "database is locked" in every run (1-3 rounds).
+    #[test]
+    fn simultaneous_first_opens_of_a_new_sqlite_file_all_succeed() {
+        const OPENERS: usize = 3;
+        let mut failures = Vec::new();
+        for round in 0..60 {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(OPENERS));
+            let openers: Vec<_> = (0..OPENERS)
+                .map(|_| {
+                    let (url, barrier) = (url.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .unwrap();
+                        barrier.wait();
+                        rt.block_on(async {
+                            let db = Database::open(&url).await?;
+                            let Database::Sqlite(pool) = &db else {
+                                unreachable!()
+                            };
+                            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                                .fetch_one(pool)
+                                .await?;
+                            sqlx::query("SELECT COUNT(*) FROM usage_records")
+                                .execute(pool)
+                                .await?;
+                            db.close().await;
+                            Ok::<_, DbError>(mode)
+                        })
+                    })
+                })
+                .collect();
+            for opener in openers {
+                match opener.join().unwrap() {
+                    Ok(mode) => assert_eq!(mode, "wal"),
+                    Err(e) => failures.push(format!("round {round}: {e}")),
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
     }
 
     #[tokio::test]

@@ -1,23 +1,31 @@
 //! A fake of Anthropic's Messages API on `127.0.0.1:0`, speaking the real wire format
 //! (`PROTOCOLS.md`): it records every request, answers with programmable text, simulates prompt
-//! caching (5-minute / 1-hour TTL on a clock the test controls, 1024-token minimum) and replays
-//! scripted failures (status, headers, body) before succeeding.
+//! caching (5-minute / 1-hour TTL on a clock the test controls, 1024-token minimum), replays
+//! scripted failures (status, headers, body) before succeeding, injects faults by count or by
+//! seeded rate (429 with and without `retry-after`, 529, 500, hangs, slow answers; see
+//! [`Fault`]), and keeps the ledger of what it answered, so a test can check that every billed
+//! call is on the bill, to the micro-dollar ([`ClaudeFake::answered_cost`]).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use prompt::{cache_usage, request_blocks};
+use prompt::request_blocks;
 
+pub use answer::AnsweredCall;
+pub use faults::{Fault, FaultMix};
+
+mod answer;
+mod faults;
 mod prompt;
 
 /// Computes the reply text from the request body.
@@ -40,9 +48,33 @@ struct Failure {
     body: String,
 }
 
+/// A failure queued for the next requests.
+enum Scripted {
+    /// Exactly this status, headers and body.
+    Raw(Failure),
+    /// A fault, answered in the wire format.
+    Fault(Fault),
+}
+
 struct FakeState {
     requests: Vec<RecordedRequest>,
-    failures: VecDeque<Failure>,
+    scripted: VecDeque<Scripted>,
+    /// Faults by rate, for requests with nothing scripted.
+    mix: Option<FaultMix>,
+    /// How many requests with each body arrived (the fault draw's attempt number).
+    attempts: HashMap<[u8; 32], u64>,
+    /// Injected faults by [`Fault::name`].
+    fault_counts: BTreeMap<&'static str, usize>,
+    /// Extra time every answer (not error) takes to generate.
+    answer_delay: Duration,
+    /// Answers generated (billed), in order.
+    answered: Vec<AnsweredCall>,
+    /// The number of answers, for tests waiting on it.
+    answered_count: tokio::sync::watch::Sender<usize>,
+    /// Message ids being generated: billed when done, whatever the client does meanwhile.
+    in_flight: BTreeSet<String>,
+    /// Requests left hanging.
+    hanging: usize,
     responder: Responder,
     /// Prefix hash -> expiry on the fake clock.
     cache: HashMap<String, Duration>,
@@ -110,7 +142,15 @@ impl ClaudeFake {
     pub async fn start() -> Self {
         let state = Arc::new(Mutex::new(FakeState {
             requests: Vec::new(),
-            failures: VecDeque::new(),
+            scripted: VecDeque::new(),
+            mix: None,
+            attempts: HashMap::new(),
+            fault_counts: BTreeMap::new(),
+            answer_delay: Duration::ZERO,
+            answered: Vec::new(),
+            answered_count: tokio::sync::watch::Sender::new(0),
+            in_flight: BTreeSet::new(),
+            hanging: 0,
             responder: Arc::new(default_reply),
             cache: HashMap::new(),
             clock: Duration::ZERO,
@@ -119,7 +159,7 @@ impl ClaudeFake {
             next_id: 0,
         }));
         let app = Router::new()
-            .route("/v1/messages", post(messages))
+            .route("/v1/messages", post(answer::messages))
             .route("/v1/messages/count_tokens", post(count))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -162,14 +202,40 @@ impl ClaudeFake {
     /// Makes the next `/v1/messages` request fail with this status, headers and raw body
     /// (failures queue up and are used in order; see [`error_body`]).
     pub fn push_failure(&self, status: u16, headers: &[(&str, &str)], body: impl Into<String>) {
-        self.lock().failures.push_back(Failure {
+        self.lock().scripted.push_back(Scripted::Raw(Failure {
             status: StatusCode::from_u16(status).expect("valid status"),
             headers: headers
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             body: body.into(),
-        });
+        }));
+    }
+
+    /// Makes the next `count` `/v1/messages` requests meet `fault` (queued after any scripted
+    /// failure already waiting).
+    pub fn fail_next(&self, fault: Fault, count: usize) {
+        let mut s = self.lock();
+        for _ in 0..count {
+            s.scripted.push_back(Scripted::Fault(fault));
+        }
+    }
+
+    /// Injects faults by rate into every later request that has nothing scripted (`None`:
+    /// stop injecting).
+    pub fn inject(&self, mix: Option<FaultMix>) {
+        self.lock().mix = mix;
+    }
+
+    /// Faults injected so far, by [`Fault::name`].
+    pub fn faults(&self) -> BTreeMap<&'static str, usize> {
+        self.lock().fault_counts.clone()
+    }
+
+    /// Makes every answer (not errors) take `delay` to generate; the answer is billed when
+    /// generated even if the client stopped waiting.
+    pub fn set_answer_delay(&self, delay: Duration) {
+        self.lock().answer_delay = delay;
     }
 
     /// Replaces the reply text function (default [`default_reply`]).
@@ -200,15 +266,16 @@ fn lock(state: &Shared) -> std::sync::MutexGuard<'_, FakeState> {
     state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Records the request and checks what every endpoint requires; `Err` is the response to send.
+/// Records the request and checks what every endpoint requires; `Ok` has the body, the
+/// request id and the request's sequence number; `Err` is the response to send.
 async fn admit(
     state: &Shared,
     path: &str,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<(Value, String), Response> {
+) -> Result<(Value, String, u64), Response> {
     let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let (request_id, delay) = {
+    let (request_id, delay, seq) = {
         let mut s = lock(state);
         s.next_id += 1;
         s.requests.push(RecordedRequest {
@@ -219,7 +286,7 @@ async fn admit(
                 .collect(),
             body: parsed.clone(),
         });
-        (format!("req_fake_{}", s.next_id), s.delay)
+        (format!("req_fake_{}", s.next_id), s.delay, s.next_id)
     };
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
@@ -269,7 +336,7 @@ async fn admit(
             "messages: at least one message is required",
         ));
     }
-    Ok((parsed, request_id))
+    Ok((parsed, request_id, seq))
 }
 
 fn error_response(status: StatusCode, kind: &str, message: &str, request_id: &str) -> Response {
@@ -283,7 +350,7 @@ fn error_response(status: StatusCode, kind: &str, message: &str, request_id: &st
 }
 
 async fn count(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let (parsed, request_id) =
+    let (parsed, request_id, _) =
         match admit(&state, "/v1/messages/count_tokens", &headers, &body).await {
             Ok(ok) => ok,
             Err(resp) => return resp,
@@ -299,78 +366,10 @@ async fn count(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         .into_response()
 }
 
-async fn messages(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let (parsed, request_id) = match admit(&state, "/v1/messages", &headers, &body).await {
-        Ok(ok) => ok,
-        Err(resp) => return resp,
-    };
-    let failure = lock(&state).failures.pop_front();
-    if let Some(f) = failure {
-        let mut resp = (f.status, f.body).into_response();
-        let h = resp.headers_mut();
-        h.insert(
-            "request-id",
-            HeaderValue::from_str(&request_id).expect("ascii"),
-        );
-        h.insert("content-type", HeaderValue::from_static("application/json"));
-        for (k, v) in f.headers {
-            if let (Ok(k), Ok(v)) = (
-                HeaderName::from_bytes(k.as_bytes()),
-                HeaderValue::from_str(&v),
-            ) {
-                h.insert(k, v);
-            }
-        }
-        return resp;
-    }
-    let Some(max_tokens) = parsed
-        .get("max_tokens")
-        .and_then(Value::as_u64)
-        .filter(|m| *m > 0)
-    else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "max_tokens: must be a positive integer",
-            &request_id,
-        );
-    };
-    let model = parsed["model"].as_str().unwrap_or_default().to_owned();
-    let (usage, responder, id) = {
-        let mut s = lock(&state);
-        let usage = cache_usage(&mut s, &model, &request_blocks(&parsed));
-        (usage, s.responder.clone(), s.next_id)
-    };
-    let mut text = responder(&parsed);
-    let mut output_tokens = count_tokens(&text).max(1);
-    let mut stop_reason = "end_turn";
-    if output_tokens > max_tokens {
-        text = text.chars().take((max_tokens * 4) as usize).collect();
-        output_tokens = max_tokens;
-        stop_reason = "max_tokens";
-    }
-    let body = json!({
-        "id": format!("msg_fake_{id}"),
-        "type": "message",
-        "role": "assistant",
-        "content": [{"type": "text", "text": text}],
-        "model": model,
-        "stop_reason": stop_reason,
-        "stop_sequence": null,
-        "usage": {
-            "input_tokens": usage.input,
-            "output_tokens": output_tokens,
-            "cache_creation_input_tokens": usage.write,
-            "cache_read_input_tokens": usage.read,
-            "cache_creation": {
-                "ephemeral_5m_input_tokens": if usage.write_1h { 0 } else { usage.write },
-                "ephemeral_1h_input_tokens": if usage.write_1h { usage.write } else { 0 },
-            },
-        }
-    });
-    ([("request-id", request_id)], axum::Json(body)).into_response()
-}
-
 #[cfg(test)]
 #[path = "claude_fake_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "claude_fake_fault_tests.rs"]
+mod fault_tests;

@@ -3,6 +3,7 @@
 
 mod e2e;
 mod helpers;
+mod paid_work;
 mod queue_cluster;
 mod queue_failures;
 mod queue_fairness;

@@ -251,6 +251,7 @@ async fn usage_reports_quota_and_recorded_usage() {
         api_calls: 1,
         cost_micros: 10_500,
         job_id: None,
+        step: None,
         idempotency_key: "test:1".into(),
     };
     store.record(&record).await.unwrap();

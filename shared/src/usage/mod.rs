@@ -1,6 +1,11 @@
-//! Usage and cost: every billable operation becomes a [`UsageRecord`] in the SQL database
-//! (idempotent per job), summarized per tenant for `/usage`, the HTTP API and quota checks, and
-//! mirrored in the seed's cost metrics.
+//! Usage and cost: every billable operation becomes a [`UsageRecord`] in the SQL database,
+//! summarized per tenant for `/usage`, the HTTP API and quota checks, and mirrored in the seed's
+//! cost metrics.
+//!
+//! A Claude call's record is keyed by the billed message's id ([`UsageRecord::message_key`]):
+//! storing the same answer twice records it once, and every other paid call, a repeat of a job
+//! step included (a retry after a failed sibling, a job reclaimed after a crash), is a row of
+//! its own. The job and its step are kept as columns for reports.
 
 pub mod cost;
 pub mod metrics;
@@ -11,6 +16,7 @@ use serde::Serialize;
 
 use crate::ids::{JobId, TenantId};
 use crate::llm::pricing::Prices;
+use crate::llm::MessagesResponse;
 
 pub use cost::{cost_micros, format_dollars, TokenCounts};
 pub use metrics::UsageMetrics;
@@ -67,7 +73,10 @@ pub struct UsageRecord {
     pub cost_micros: i64,
     /// The job that did it.
     pub job_id: Option<JobId>,
-    /// Unique per tenant: the same key is recorded once (e.g. `job:<id>:transform:<persona>`).
+    /// The job's step (`transform:devrel`, `summarize:<section hash>`, `digest`), for reports.
+    pub step: Option<String>,
+    /// Unique per tenant: the same key is recorded once. For a Claude call, the billed
+    /// message's id ([`UsageRecord::message_key`]).
     pub idempotency_key: String,
 }
 
@@ -104,13 +113,51 @@ impl UsageRecord {
             api_calls: 1,
             cost_micros: cost,
             job_id: None,
+            step: None,
             idempotency_key: idempotency_key.into(),
         }
     }
 
-    /// The idempotency key of one step of a job: `job:<id>:<step>`.
+    /// The record of one answered Claude call: `message`'s model and tokens, keyed by its id.
+    pub fn claude_reply(
+        tenant: TenantId,
+        operation: &str,
+        message: &MessagesResponse,
+        prices: &Prices,
+    ) -> Self {
+        Self::claude_call(
+            tenant,
+            operation,
+            &message.model,
+            message.usage.tokens(),
+            prices,
+            Self::message_key(&message.id),
+        )
+    }
+
+    /// The idempotency key of a billed Claude message: `claude:<msg id>`, unique per paid
+    /// call. A message without an id (a proxy's doing) gets a fresh key: a paid call is never
+    /// hidden behind another's.
+    pub fn message_key(message_id: &str) -> String {
+        let id = message_id.trim();
+        if id.is_empty() {
+            format!("claude:no-id:{}", uuid::Uuid::new_v4().simple())
+        } else {
+            format!("claude:{id}")
+        }
+    }
+
+    /// The idempotency key of one step of a job: `job:<id>:<step>`, for operations done once
+    /// per step (a Claude call is keyed by its message instead: [`UsageRecord::message_key`]).
     pub fn job_key(job: &JobId, step: &str) -> String {
         format!("job:{job}:{step}")
+    }
+
+    /// Sets the job and its step.
+    pub fn job_step(mut self, job: JobId, step: impl Into<String>) -> Self {
+        self.job_id = Some(job);
+        self.step = Some(step.into());
+        self
     }
 
     /// Sets the user.

@@ -3,6 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable as _};
 use chrono::{DateTime, Utc};
 
 use super::cost::{format_dollars, TokenCounts};
@@ -13,8 +16,8 @@ use crate::ids::TenantId;
 
 const INSERT: &str = "INSERT INTO usage_records (tenant_id, user_id, occurred_at_ms, operation, service, model, \
      input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, storage_bytes, api_calls, \
-     cost_micros, job_id, idempotency_key) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+     cost_micros, job_id, step, idempotency_key) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
      ON CONFLICT (tenant_id, idempotency_key) DO NOTHING";
 
 const SUMMARY: &str = "SELECT operation, \
@@ -84,6 +87,7 @@ macro_rules! bind_record {
             .bind(to_i64(r.api_calls, "api calls")?)
             .bind(r.cost_micros)
             .bind(r.job_id.as_ref().map(|j| j.as_str()))
+            .bind(r.step.as_deref())
             .bind(r.idempotency_key.as_str())
     }};
 }
@@ -112,8 +116,27 @@ impl UsageStore {
         self.metrics.as_ref()
     }
 
+    /// Records a call already paid for (a Claude answer), the moment it arrives: like
+    /// [`UsageStore::record`], retried with backoff for about five seconds when the database
+    /// fails, since the call cannot be taken back. The caller logs a final failure and keeps the
+    /// answer (failing the job would only pay for it again).
+    pub async fn record_paid(&self, record: &UsageRecord) -> Result<bool, UsageError> {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(50))
+            .with_max_delay(Duration::from_secs(1))
+            .with_max_times(8)
+            .with_jitter();
+        (|| self.record(record))
+            .retry(backoff)
+            .when(|e| matches!(e, UsageError::Db(_)))
+            .notify(|e, wait| {
+                tracing::warn!(error = %e, ?wait, key = %record.idempotency_key, "storing a paid call's usage failed; retrying");
+            })
+            .await
+    }
+
     /// Records one operation. Returns `false` (and changes nothing) when the tenant already has a
-    /// record with this idempotency key: a job that runs twice is billed once.
+    /// record with this idempotency key: the same record stored twice counts once.
     #[tracing::instrument(name = "usage.record", skip_all, fields(tenant = %record.tenant, operation = %record.operation), err(level = "warn", Display))]
     pub async fn record(&self, record: &UsageRecord) -> Result<bool, UsageError> {
         let inserted = match &self.db {
@@ -224,3 +247,7 @@ fn summarize(
 #[cfg(test)]
 #[path = "store_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "paid_tests.rs"]
+mod paid_tests;

@@ -1,6 +1,8 @@
 //! Claude calls paid for once per job. A job runs at least once, and a retry after Claude answered
 //! (Discord or Google failed afterwards) must not pay again: the text is kept in Redis under the
-//! job, and its usage record has a key derived from the job, so it is written once.
+//! job the moment it arrives. Every paid call is on the bill: its usage row is keyed by the
+//! billed message's id (with the job and step as columns), so a call repeated after a crash
+//! between the answer and the store is a second row, not hidden behind the first.
 //! Digests and `/decisions` answers go through [`ClaudeOnce::ask`].
 
 use std::future::Future;
@@ -25,7 +27,7 @@ pub struct ClaudeOnce {
     pub claude: Option<ClaudeClient>,
     /// Shared per-tenant Claude rate limit (`None` in tools and tests).
     pub limiter: Option<RateLimiter>,
-    /// Usage records, one per job and step.
+    /// Usage records, one per paid call.
     pub usage: UsageStore,
     /// Model prices for the usage cost.
     pub prices: Prices,
@@ -117,29 +119,27 @@ impl ClaudeOnce {
         if message.truncated() {
             tracing::warn!(step, "Claude stopped at max_tokens; {what} is cut off");
         }
-        let record = UsageRecord::claude_call(
-            job.tenant.clone(),
-            operation,
-            &message.model,
-            message.usage.tokens(),
-            &self.prices,
-            UsageRecord::job_key(&job.id, step),
-        )
-        .job(job.id.clone());
-        if let Err(e) = self.usage.record(&record).await {
+        let record =
+            UsageRecord::claude_reply(job.tenant.clone(), operation, &message, &self.prices)
+                .job_step(job.id.clone(), step);
+        if let Err(e) = self.usage.record_paid(&record).await {
             // The text is paid for; failing now would pay again on the retry.
-            tracing::error!(error = %e, step, "could not record the usage of a Claude call");
+            tracing::error!(error = %e, step, message = %message.id, "could not record the usage of a Claude call");
         } else {
             tracing::info!(cost = %format_dollars(record.cost_micros), step, "Claude answered");
         }
         let text = message.text();
-        let _: () = conn
-            .set_ex(&key, &text, ttl.as_secs())
-            .await
-            .map_err(redis_error)?;
+        if let Err(e) = conn.set_ex::<_, _, ()>(&key, &text, ttl.as_secs()).await {
+            // The text is in hand: use it now; only a retry of this job would pay again.
+            tracing::warn!(error = %e, step, "could not keep Claude's text for retries");
+        }
         Ok(Written {
             text,
             reused: false,
         })
     }
 }
+
+#[cfg(test)]
+#[path = "claude_once_tests.rs"]
+mod tests;

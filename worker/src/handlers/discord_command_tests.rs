@@ -136,6 +136,7 @@ async fn usage_reports_tokens_cost_cache_and_quota() {
             api_calls: 1,
             cost_micros: 33_900,
             job_id: Some(JobId::generate()),
+            step: None,
             idempotency_key: "k1".into(),
         })
         .await

@@ -5,10 +5,15 @@
 //! (the persona's instructions) differs. The first missing persona runs alone and writes the
 //! prompt cache; the remaining ones then run together and read it, so the document is billed in
 //! full once and at the cache-read rate after that.
+//!
+//! Paid work is never thrown away: every persona call runs to completion even when a sibling
+//! fails, and each answer is stored the moment it arrives (its usage row, keyed by the billed
+//! message's id, then every cache tier), so a retry or a reclaimed job pays only for what is
+//! still missing. The job then fails with the first persona's error.
 
 use std::sync::Arc;
 
-use futures::future::try_join_all;
+use futures::future::join_all;
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
@@ -253,9 +258,21 @@ impl TransformEngine {
             results[first] = Some(run_one(&plans[first]).await?);
         }
         let rest: Vec<usize> = rest.collect();
-        let outcomes = try_join_all(rest.iter().map(|&i| run_one(&plans[i]))).await?;
+        // All of them to completion: a sibling's failure must not drop answers being paid for.
+        let outcomes = join_all(rest.iter().map(|&i| run_one(&plans[i]))).await;
+        let mut errors = Vec::new();
         for (i, o) in rest.into_iter().zip(outcomes) {
-            results[i] = Some(o);
+            match o {
+                Ok(o) => results[i] = Some(o),
+                Err(e) => {
+                    tracing::info!(persona = %plans[i].persona, error = %e, "persona failed; the others are kept");
+                    errors.push(e);
+                }
+            }
+        }
+        // One error for the job: a sibling's different failure never hides an upstream's wait.
+        if let Some(e) = JobError::combine_all(errors) {
+            return Err(e);
         }
         Ok(TransformRun {
             content_hash: hash.to_string(),
@@ -326,7 +343,9 @@ impl TransformEngine {
         Ok(outcome)
     }
 
-    /// One Claude call (after taking rate-limit capacity), its usage recorded once per job step.
+    /// One Claude call (after taking rate-limit capacity). Its usage is recorded as soon as the
+    /// answer arrives, keyed by the billed message's id, with the job and step as columns: a
+    /// repeat of the step after a failure is another paid call and another row.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn call_claude(
         &self,
@@ -370,21 +389,15 @@ impl TransformEngine {
             );
         }
         if let Some(store) = &self.usage {
-            let mut record = UsageRecord::claude_call(
-                ctx.tenant.clone(),
-                operation,
-                &message.model,
-                tokens,
-                &self.prices,
-                UsageRecord::job_key(ctx.job, &step),
-            )
-            .job(ctx.job.clone());
+            let mut record =
+                UsageRecord::claude_reply(ctx.tenant.clone(), operation, &message, &self.prices)
+                    .job_step(ctx.job.clone(), &step);
             if let Some(u) = ctx.user {
                 record = record.user(u);
             }
-            if let Err(e) = store.record(&record).await {
+            if let Err(e) = store.record_paid(&record).await {
                 // The text is paid for; failing now would pay again on the retry.
-                tracing::error!(error = %e, step, "could not record usage of a Claude call");
+                tracing::error!(error = %e, step, message = %message.id, "could not record usage of a Claude call");
             }
         }
         Ok(Computed {

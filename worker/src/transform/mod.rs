@@ -16,4 +16,4 @@ pub use onomancer_shared::transform_job::{DocumentSource, Origin, TransformJob};
 pub use prompts::{PromptStore, TransformSettings};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,9 +1,10 @@
 //! Documents over the input budget are summarized first, section by section. Sections are
 //! split at Markdown headings (else at paragraphs), packed up to a size, and each section's
 //! summary is cached by the section's own content hash, so editing one section re-summarizes
-//! only that section.
+//! only that section. Every section runs to completion even when another fails, so each paid
+//! summary is stored (usage row and cache) and a retry summarizes only what is missing.
 
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, StreamExt};
 
 use onomancer_shared::cache::{
     content_hash, template_fingerprint, CacheKey, DataType, Expectation,
@@ -113,33 +114,41 @@ impl TransformEngine {
             sections = sections.len(),
             "document over the input budget; summarizing sections"
         );
-        let summaries: Vec<String> = stream::iter(sections.into_iter().map(|section| {
-            let expect = expect.clone();
-            let prompt = prompt.clone();
-            let model = model.clone();
-            async move {
-                let hash = content_hash(&section);
-                let key = CacheKey::new(ctx.tenant.clone(), DataType::Summary, hash.to_string());
-                let lookup = self
-                    .cache
-                    .get_or_compute(&key, &expect, || {
-                        self.call_claude(
-                            ctx,
-                            CallKind::Summary { section: &hash },
-                            &model,
-                            settings.summary_max_tokens,
-                            &prompt,
-                            &section,
-                            "Condense this section.",
-                        )
-                    })
-                    .await?;
-                Ok::<_, JobError>(lookup.entry.value.clone())
-            }
-        }))
-        .buffered(settings.summary_concurrency.max(1))
-        .try_collect()
-        .await?;
+        let results: Vec<Result<String, JobError>> =
+            stream::iter(sections.into_iter().map(|section| {
+                let expect = expect.clone();
+                let prompt = prompt.clone();
+                let model = model.clone();
+                async move {
+                    let hash = content_hash(&section);
+                    let key =
+                        CacheKey::new(ctx.tenant.clone(), DataType::Summary, hash.to_string());
+                    let lookup = self
+                        .cache
+                        .get_or_compute(&key, &expect, || {
+                            self.call_claude(
+                                ctx,
+                                CallKind::Summary { section: &hash },
+                                &model,
+                                settings.summary_max_tokens,
+                                &prompt,
+                                &section,
+                                "Condense this section.",
+                            )
+                        })
+                        .await?;
+                    Ok::<_, JobError>(lookup.entry.value.clone())
+                }
+            }))
+            .buffered(settings.summary_concurrency.max(1))
+            .collect()
+            .await;
+        // Every summary is stored by now; the job fails with one error for all that failed.
+        let (summaries, errors): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+        if let Some(e) = JobError::combine_all(errors.into_iter().filter_map(Result::err)) {
+            return Err(e);
+        }
+        let summaries: Vec<String> = summaries.into_iter().filter_map(Result::ok).collect();
         Ok((summaries.join("\n\n"), true))
     }
 }

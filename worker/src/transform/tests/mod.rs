@@ -3,5 +3,6 @@
 
 mod engine_tests;
 mod handler_tests;
+mod paid_tests;
 mod queue_tests;
 pub(crate) mod support;
