@@ -14,14 +14,48 @@ type HmacSha256 = Hmac<Sha256>;
 #[error("signature verification failed")]
 pub struct BadSignature;
 
-fn verify_hex_hmac(secret: &SecretString, body: &[u8], hex_sig: &str) -> Result<(), BadSignature> {
-    let mut expected = [0u8; 32];
-    hex::decode_to_slice(hex_sig.trim(), &mut expected).map_err(|_| BadSignature)?;
-    let mut mac =
-        HmacSha256::new_from_slice(secret.expose_secret().as_bytes()).map_err(|_| BadSignature)?;
-    mac.update(body);
-    // `verify_slice` compares in constant time.
-    mac.verify_slice(&expected).map_err(|_| BadSignature)
+/// An HMAC-SHA256 check started from the signature header, before the body is read: the body
+/// is streamed into it chunk by chunk as it arrives, then [`verify`](Self::verify) compares in
+/// constant time. A missing or malformed header fails at once, so such a request is refused
+/// without reading its body.
+pub struct HmacCheck {
+    mac: HmacSha256,
+    expected: [u8; 32],
+}
+
+impl HmacCheck {
+    fn from_hex(secret: &SecretString, hex_sig: &str) -> Result<Self, BadSignature> {
+        let mut expected = [0u8; 32];
+        hex::decode_to_slice(hex_sig.trim(), &mut expected).map_err(|_| BadSignature)?;
+        let mac = HmacSha256::new_from_slice(secret.expose_secret().as_bytes())
+            .map_err(|_| BadSignature)?;
+        Ok(Self { mac, expected })
+    }
+
+    /// From GitHub's `X-Hub-Signature-256: sha256=<64 hex digits>` header value.
+    pub fn github(secret: &SecretString, header: Option<&str>) -> Result<Self, BadSignature> {
+        let hex_sig = header
+            .and_then(|h| h.strip_prefix("sha256="))
+            .ok_or(BadSignature)?;
+        Self::from_hex(secret, hex_sig)
+    }
+
+    /// From Linear's `Linear-Signature: <64 hex digits>` header value.
+    pub fn linear(secret: &SecretString, header: Option<&str>) -> Result<Self, BadSignature> {
+        Self::from_hex(secret, header.ok_or(BadSignature)?)
+    }
+
+    /// Feeds the next chunk of the body.
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.mac.update(chunk);
+    }
+
+    /// Whether the body fed so far is the one signed (constant-time comparison).
+    pub fn verify(self) -> Result<(), BadSignature> {
+        self.mac
+            .verify_slice(&self.expected)
+            .map_err(|_| BadSignature)
+    }
 }
 
 /// Checks GitHub's `X-Hub-Signature-256: sha256=<hex>` header value against `body`.
@@ -30,10 +64,9 @@ pub fn verify_github(
     body: &[u8],
     header: Option<&str>,
 ) -> Result<(), BadSignature> {
-    let hex_sig = header
-        .and_then(|h| h.strip_prefix("sha256="))
-        .ok_or(BadSignature)?;
-    verify_hex_hmac(secret, body, hex_sig)
+    let mut check = HmacCheck::github(secret, header)?;
+    check.update(body);
+    check.verify()
 }
 
 /// Checks Linear's `Linear-Signature: <hex>` header value against `body`.
@@ -42,7 +75,9 @@ pub fn verify_linear(
     body: &[u8],
     header: Option<&str>,
 ) -> Result<(), BadSignature> {
-    verify_hex_hmac(secret, body, header.ok_or(BadSignature)?)
+    let mut check = HmacCheck::linear(secret, header)?;
+    check.update(body);
+    check.verify()
 }
 
 /// The hex HMAC-SHA256 of `body` under `secret`, as both GitHub (after `sha256=`) and Linear
@@ -118,7 +153,17 @@ impl DiscordVerifier {
         timestamp: Option<&str>,
         body: &[u8],
     ) -> Result<(), BadSignature> {
-        let (signature, message) = parse_discord(signature, timestamp, body)?;
+        let headers = DiscordSignature::parse(signature, timestamp)?;
+        self.verify_signed(&headers, body).await
+    }
+
+    /// Checks headers parsed before the body was read against `body`.
+    pub async fn verify_signed(
+        &self,
+        headers: &DiscordSignature<'_>,
+        body: &[u8],
+    ) -> Result<(), BadSignature> {
+        let (signature, message) = (headers.signature, headers.message(body));
         let Some(batcher) = &self.batcher else {
             return check_one(&self.key, &message, &signature)
                 .then_some(())
@@ -139,21 +184,42 @@ impl DiscordVerifier {
     }
 }
 
-/// The signature bytes and the signed message (`timestamp || body`).
-fn parse_discord(
-    signature: Option<&str>,
-    timestamp: Option<&str>,
-    body: &[u8],
-) -> Result<(Signature, Vec<u8>), BadSignature> {
-    let (Some(sig), Some(ts)) = (signature, timestamp) else {
-        return Err(BadSignature);
-    };
-    let mut bytes = [0u8; 64];
-    hex::decode_to_slice(sig.trim(), &mut bytes).map_err(|_| BadSignature)?;
-    let mut message = Vec::with_capacity(ts.len() + body.len());
-    message.extend_from_slice(ts.as_bytes());
-    message.extend_from_slice(body);
-    Ok((Signature::from_bytes(&bytes), message))
+/// Discord's signature headers, parsed (and refused when absent or malformed) before the body
+/// is read: 128 hex digits of signature, a timestamp of decimal digits.
+#[derive(Debug, Clone, Copy)]
+pub struct DiscordSignature<'a> {
+    signature: Signature,
+    timestamp: &'a str,
+}
+
+impl<'a> DiscordSignature<'a> {
+    /// From `X-Signature-Ed25519` and `X-Signature-Timestamp`.
+    pub fn parse(
+        signature: Option<&str>,
+        timestamp: Option<&'a str>,
+    ) -> Result<Self, BadSignature> {
+        let (Some(sig), Some(ts)) = (signature, timestamp) else {
+            return Err(BadSignature);
+        };
+        let ts = ts.trim();
+        if ts.is_empty() || ts.len() > 20 || !ts.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(BadSignature);
+        }
+        let mut bytes = [0u8; 64];
+        hex::decode_to_slice(sig.trim(), &mut bytes).map_err(|_| BadSignature)?;
+        Ok(Self {
+            signature: Signature::from_bytes(&bytes),
+            timestamp: ts,
+        })
+    }
+
+    /// The signed message: `timestamp || body`.
+    fn message(&self, body: &[u8]) -> Vec<u8> {
+        let mut message = Vec::with_capacity(self.timestamp.len() + body.len());
+        message.extend_from_slice(self.timestamp.as_bytes());
+        message.extend_from_slice(body);
+        message
+    }
 }
 
 fn check_one(key: &VerifyingKey, message: &[u8], signature: &Signature) -> bool {
@@ -295,8 +361,8 @@ mod tests {
                     7 => discord_request(&key, &ts, "{}"),    // another body
                     _ => discord_request(&key, &ts, &body),
                 };
-                let (signature, message) =
-                    parse_discord(Some(&sig), Some(&ts), body.as_bytes()).unwrap();
+                let parsed = DiscordSignature::parse(Some(&sig), Some(&ts)).unwrap();
+                let (signature, message) = (parsed.signature, parsed.message(body.as_bytes()));
                 PendingCheck {
                     message,
                     signature,
