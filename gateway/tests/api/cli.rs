@@ -47,3 +47,38 @@ async fn help_and_version_answer_without_starting_and_unknown_flags_exit_2() {
         assert!(refused.stdout.is_empty(), "{bad:?}");
     }
 }
+
+#[tokio::test]
+async fn a_tenant_file_with_a_duplicate_key_stops_the_gateway_naming_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo_config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    std::fs::create_dir_all(dir.path().join("tenants")).unwrap();
+    for f in ["defaults.json", "quotas.json", "tenants/thj.json"] {
+        std::fs::copy(repo_config.join(f), dir.path().join(f)).unwrap();
+    }
+    let tenant = dir.path().join("tenants/acme.json");
+    std::fs::write(
+        &tenant,
+        r#"{"tenantId": "acme", "name": "Acme", "config": {"discordServerId": "42"},
+            "quotas": {"transformationsPerDay": 5},
+            "quotas": {"transformationsPerDay": 500}}"#,
+    )
+    .unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_onomancer-gateway"))
+        .env("REDIS_URL", "redis://127.0.0.1:1")
+        .env("ONOMANCER_CONFIG_DIR", dir.path())
+        .env("ONOMANCER_HTTP_ADDR", "127.0.0.1:0")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), child)
+        .await
+        .expect("the gateway refuses the config at start")
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{}: quotas: duplicate key", tenant.display())),
+        "{err}"
+    );
+}
