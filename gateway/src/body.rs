@@ -85,31 +85,70 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
     header_str(headers, "content-length").and_then(|v| v.trim().parse().ok())
 }
 
-/// The chunks read so far: the first one as is (most bodies are one chunk: no copy), then one
-/// buffer that grows with what actually arrived (never with what was declared).
+/// The first block a body of several chunks is copied into; later blocks are [`BLOCK`].
+const FIRST_BLOCK: usize = 64 * 1024;
+/// The size of the blocks a long body is copied into: the memory a body holds is what arrived
+/// plus at most one block, whatever the client declared, and no growing buffer is reallocated.
+const BLOCK: usize = 1024 * 1024;
+
+/// The chunks read so far. A body of one chunk (most of them) is kept as it came, without a copy;
+/// from the second chunk on, the data is copied into fixed blocks, which also frees the
+/// connection's read buffers at once. The blocks are joined at exact size when the whole body is
+/// in.
 #[derive(Default)]
 struct Collected {
     first: Option<Bytes>,
-    rest: BytesMut,
+    blocks: Vec<Vec<u8>>,
     len: usize,
 }
 
 impl Collected {
     fn push(&mut self, chunk: Bytes) {
-        self.len += chunk.len();
-        match self.first.take() {
-            None if self.rest.is_empty() => self.first = Some(chunk),
-            None => self.rest.extend_from_slice(&chunk),
-            Some(first) => {
-                self.rest.reserve(first.len() + chunk.len());
-                self.rest.extend_from_slice(&first);
-                self.rest.extend_from_slice(&chunk);
-            }
+        if self.len == 0 && self.blocks.is_empty() && self.first.is_none() {
+            self.len = chunk.len();
+            self.first = Some(chunk);
+            return;
+        }
+        if let Some(first) = self.first.take() {
+            self.len = 0;
+            self.append(&first);
+        }
+        self.append(&chunk);
+    }
+
+    fn append(&mut self, mut data: &[u8]) {
+        self.len += data.len();
+        while !data.is_empty() {
+            let block = match self.blocks.last_mut() {
+                Some(b) if b.len() < b.capacity() => b,
+                _ => {
+                    let size = if self.blocks.is_empty() {
+                        FIRST_BLOCK
+                    } else {
+                        BLOCK
+                    };
+                    self.blocks.push(Vec::with_capacity(size));
+                    self.blocks.last_mut().expect("just pushed")
+                }
+            };
+            let n = (block.capacity() - block.len()).min(data.len());
+            block.extend_from_slice(&data[..n]);
+            data = &data[n..];
         }
     }
 
-    fn into_bytes(self) -> Bytes {
-        self.first.unwrap_or_else(|| self.rest.freeze())
+    fn into_bytes(mut self) -> Bytes {
+        if let Some(first) = self.first {
+            return first;
+        }
+        if self.blocks.len() <= 1 {
+            return self.blocks.pop().map(Bytes::from).unwrap_or_default();
+        }
+        let mut joined = BytesMut::with_capacity(self.len);
+        for block in self.blocks.drain(..) {
+            joined.extend_from_slice(&block);
+        }
+        joined.freeze()
     }
 }
 
@@ -168,6 +207,17 @@ mod tests {
         assert_eq!(c.len, 5);
         assert_eq!(&c.into_bytes()[..], b"abcde");
         assert!(Collected::default().into_bytes().is_empty());
+
+        // Across block boundaries: every byte, in order, and no block past its capacity.
+        let data: Vec<u8> = (0..3 * BLOCK + 12_345).map(|i| (i % 251) as u8).collect();
+        let mut c = Collected::default();
+        for part in data.chunks(100_003) {
+            c.push(Bytes::copy_from_slice(part));
+        }
+        assert!(c.blocks.iter().all(|b| b.len() <= BLOCK));
+        assert_eq!(c.blocks[0].capacity(), FIRST_BLOCK);
+        assert_eq!(c.len, data.len());
+        assert_eq!(&c.into_bytes()[..], &data[..]);
     }
 
     #[test]

@@ -77,13 +77,14 @@ pub async fn webhook(
     // pushes still consume the tenant's transform quota.
 
     let classified = {
+        let large = body.len() > INLINE_PARSE_LIMIT;
         let (event, delivery, tenant) = (event.clone(), delivery.clone(), tenant.clone());
         let run = move || {
             classify(&event, &delivery, &body, |p| {
                 tenant.config.github.is_document(p)
             })
         };
-        if body_len_is_large(&headers) {
+        if large {
             tokio::task::spawn_blocking(run)
                 .await
                 .map_err(|e| ApiError::Internal(e.to_string()))?
@@ -166,10 +167,4 @@ pub async fn webhook(
         Json(json!({"ok": true, "duplicate": !created, "jobs": jobs})),
     )
         .into_response())
-}
-
-fn body_len_is_large(headers: &HeaderMap) -> bool {
-    header_str(headers, "content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_none_or(|n| n > INLINE_PARSE_LIMIT)
 }
