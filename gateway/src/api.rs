@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::body::Body;
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use onomancer_shared::decisions::DecisionStore;
 use onomancer_shared::tenant::TenantContext;
@@ -16,8 +16,11 @@ use onomancer_shared::{JobId, JobKind, Lane, NewJob};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::body::{read_body, require_json};
 use crate::error::{rfc3339, ApiError};
+use crate::extract::{JsonPath, JsonQuery};
 use crate::jobs::{DocumentSource, Origin, TransformJob, PAYLOAD_VERSION};
+use crate::startup::{DEFAULT_DEADLINE, SMALL_BODY_LIMIT};
 use crate::state::{transform_quota, AppState};
 use crate::{header_str, valid_delivery_id};
 
@@ -60,15 +63,26 @@ pub struct TransformRequest {
     pub product: Option<String>,
 }
 
-/// `POST /v1/transforms` -> 202 `{ "job_id": .. }`.
+/// `POST /v1/transforms` -> 202 `{ "job_id": .. }`. The bearer key (an extractor, run before
+/// this) and the JSON content type are checked before the body is read.
 #[tracing::instrument(name = "api_transform", skip_all, fields(tenant))]
 pub async fn create_transform(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     tracing::Span::current().record("tenant", tenant.tenant_id.as_str());
+    require_json(&headers, true, "the body is a JSON object")?;
+    let body = read_body(
+        &state,
+        &headers,
+        body,
+        SMALL_BODY_LIMIT,
+        DEFAULT_DEADLINE,
+        |_| {},
+    )
+    .await?;
     let de = &mut serde_json::Deserializer::from_slice(&body);
     let req: TransformRequest = serde_path_to_error::deserialize(de)
         .map_err(|e| ApiError::BadRequest(format!("invalid body: {}: {}", e.path(), e.inner())))?;
@@ -156,7 +170,7 @@ pub async fn create_transform(
 pub async fn job_status(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
-    Path(id): Path<String>,
+    JsonPath(id): JsonPath<String>,
 ) -> Result<Response, ApiError> {
     tracing::Span::current().record("tenant", tenant.tenant_id.as_str());
     state.check_rate(&tenant).await?;
@@ -196,7 +210,7 @@ fn parse_time(name: &str, v: &str) -> Result<DateTime<Utc>, ApiError> {
 pub async fn usage(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
-    Query(q): Query<UsageQuery>,
+    JsonQuery(q): JsonQuery<UsageQuery>,
 ) -> Result<Response, ApiError> {
     tracing::Span::current().record("tenant", tenant.tenant_id.as_str());
     state.check_rate(&tenant).await?;
@@ -262,7 +276,7 @@ pub struct DecisionsQuery {
 pub async fn decisions(
     State(state): State<AppState>,
     ApiTenant(tenant): ApiTenant,
-    Query(q): Query<DecisionsQuery>,
+    JsonQuery(q): JsonQuery<DecisionsQuery>,
 ) -> Result<Response, ApiError> {
     tracing::Span::current().record("tenant", tenant.tenant_id.as_str());
     let limit = q.limit.unwrap_or(10);

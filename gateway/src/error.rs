@@ -1,5 +1,6 @@
-//! The gateway's HTTP errors: client errors (4xx) apart from unavailability (503), each with a
-//! small JSON body. Signature failures say nothing beyond "unauthorized"; 5xx details go to the
+//! The gateway's HTTP errors: client errors (4xx) apart from unavailability (503), each with the
+//! JSON body `{"error": <code>, "message": <text>}` (axum's own rejections included, see
+//! `extract.rs`). Signature failures say nothing beyond "unauthorized"; 5xx details go to the
 //! log, never to the caller.
 
 use std::time::Duration;
@@ -27,6 +28,24 @@ pub enum ApiError {
     /// The request is malformed; the message names the problem.
     #[error("{0}")]
     BadRequest(String),
+    /// No route has this path.
+    #[error("no such route")]
+    NoRoute,
+    /// The route exists, not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The body is larger than the route accepts (declared or read so far).
+    #[error("body too large")]
+    PayloadTooLarge {
+        /// The route's limit in bytes.
+        limit: usize,
+    },
+    /// The body did not arrive within the body timeout (a slow or stalled client).
+    #[error("request body timeout")]
+    RequestTimeout,
+    /// The body's content type is not one the route reads; the message says which it wants.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// A transform quota is spent.
     #[error("quota exceeded")]
     QuotaExceeded {
@@ -131,18 +150,52 @@ fn too_many(
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = |status: StatusCode, error: &str, message: Option<String>| {
-            let mut v = json!({ "error": error });
-            if let Some(m) = message {
-                v["message"] = m.into();
-            }
-            (status, Json(v)).into_response()
+        let body = |status: StatusCode, error: &str, message: String| {
+            (status, Json(json!({ "error": error, "message": message }))).into_response()
         };
         match self {
-            ApiError::Unauthorized => body(StatusCode::UNAUTHORIZED, "unauthorized", None),
-            ApiError::UnknownTenant => body(StatusCode::NOT_FOUND, "unknown_tenant", None),
-            ApiError::NotFound => body(StatusCode::NOT_FOUND, "not_found", None),
-            ApiError::BadRequest(m) => body(StatusCode::BAD_REQUEST, "bad_request", Some(m)),
+            ApiError::Unauthorized => body(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or invalid signature or API key".into(),
+            ),
+            ApiError::UnknownTenant => body(
+                StatusCode::NOT_FOUND,
+                "unknown_tenant",
+                "no tenant is configured under this name".into(),
+            ),
+            ApiError::NotFound => body(StatusCode::NOT_FOUND, "not_found", "not found".into()),
+            ApiError::BadRequest(m) => body(StatusCode::BAD_REQUEST, "bad_request", m),
+            ApiError::NoRoute => body(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no route has this path".into(),
+            ),
+            ApiError::MethodNotAllowed => body(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take this method".into(),
+            ),
+            ApiError::PayloadTooLarge { limit } => body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body is larger than this route accepts ({limit} bytes)"),
+            ),
+            ApiError::RequestTimeout => {
+                let mut resp = body(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "the request body did not arrive in time; nothing was stored".into(),
+                );
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                resp
+            }
+            ApiError::UnsupportedMediaType(m) => body(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                m,
+            ),
             ApiError::QuotaExceeded { limit, resets_at } => {
                 let now = Utc::now();
                 let retry = (resets_at - now).num_seconds().max(1) as u64;
@@ -172,7 +225,7 @@ impl IntoResponse for ApiError {
                 let mut resp = body(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
-                    Some("the job store is unavailable; nothing was stored, retry later".into()),
+                    "the job store is unavailable; nothing was stored, retry later".into(),
                 );
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(5u64));
@@ -180,7 +233,11 @@ impl IntoResponse for ApiError {
             }
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
-                body(StatusCode::INTERNAL_SERVER_ERROR, "internal", None)
+                body(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; the details are in the gateway's log".into(),
+                )
             }
         }
     }

@@ -6,13 +6,17 @@
 //! Invariant: a 2xx answer means every job the request created is stored in Redis.
 
 pub mod api;
+mod body;
 pub mod discord;
 pub mod error;
+pub mod extract;
 pub mod github;
+pub mod http_settings;
 pub mod jobs;
 pub mod linear;
 pub mod metrics;
 pub mod ops;
+mod serve;
 pub mod signature;
 pub mod startup;
 pub mod state;
@@ -22,6 +26,7 @@ use std::sync::Arc;
 use axum::http::HeaderMap;
 use onomancer_shared::tenant::TenantContext;
 
+pub use http_settings::HttpSettings;
 pub use startup::{router, run, Application, GatewayConfig, StartupError};
 pub use state::AppState;
 
@@ -41,7 +46,8 @@ pub(crate) fn valid_delivery_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// The tenant named in a webhook path; unknown (or not even a valid id) is 404.
+/// The tenant named in a webhook path; unknown (or not even a valid id) is 404. Checked before
+/// the body is read.
 pub(crate) fn tenant_for_webhook(
     state: &AppState,
     tenant: &str,

@@ -4,18 +4,21 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bytes::Bytes;
 use onomancer_shared::{JobKind, Lane, NewJob};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::body::{read_body, require_json};
 use crate::error::ApiError;
+use crate::extract::JsonPath;
 use crate::jobs::{bounded_body, LinearActivityJob, PAYLOAD_VERSION};
-use crate::signature::verify_linear;
+use crate::signature::HmacCheck;
+use crate::startup::{LINEAR_DEADLINE, SMALL_BODY_LIMIT};
 use crate::state::AppState;
 use crate::{header_str, tenant_for_webhook, valid_delivery_id};
 
@@ -165,9 +168,9 @@ impl LinearWebhook {
 #[tracing::instrument(name = "linear_webhook", skip_all, fields(tenant = %tenant, delivery))]
 pub async fn webhook(
     State(state): State<AppState>,
-    Path(tenant): Path<String>,
+    JsonPath(tenant): JsonPath<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_for_webhook(&state, &tenant)?;
     let secret = tenant
@@ -175,7 +178,18 @@ pub async fn webhook(
         .linear_webhook_secret
         .as_ref()
         .ok_or(ApiError::Unauthorized)?;
-    verify_linear(secret, &body, header_str(&headers, "linear-signature"))?;
+    let mut check = HmacCheck::linear(secret, header_str(&headers, "linear-signature"))?;
+    require_json(&headers, false, "Linear sends JSON")?;
+    let body = read_body(
+        &state,
+        &headers,
+        body,
+        SMALL_BODY_LIMIT,
+        LINEAR_DEADLINE,
+        |chunk| check.update(chunk),
+    )
+    .await?;
+    check.verify()?;
 
     let de = &mut serde_json::Deserializer::from_slice(&body);
     let hook: LinearWebhook = serde_path_to_error::deserialize(de).map_err(|e| {

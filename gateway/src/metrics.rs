@@ -1,6 +1,8 @@
 //! The gateway's Prometheus metrics, registered into the registry `/metrics` serves.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 /// Counters and histograms of the HTTP front.
 #[derive(Clone, Debug)]
@@ -14,6 +16,16 @@ pub struct GatewayMetrics {
     pub webhooks: IntCounterVec,
     /// `onomancer_gateway_admission_refusals_total{tenant, reason}`: quota and rate refusals.
     pub refusals: IntCounterVec,
+    /// `onomancer_gateway_open_connections`: client connections being served (at most
+    /// `ONOMANCER_HTTP_MAX_CONNECTIONS`).
+    pub open_connections: IntGauge,
+    /// `onomancer_gateway_slow_clients_total{phase}`: connections closed because their headers
+    /// did not arrive within the header timeout (`headers`, idle keep-alive connections
+    /// included) and requests answered 408 because their body did not (`body`).
+    pub slow_clients: IntCounterVec,
+    /// `onomancer_gateway_request_body_bytes_total`: body bytes the gateway read from clients,
+    /// refused requests included (a refusal before the body is read adds nothing).
+    pub body_bytes: IntCounter,
 }
 
 impl GatewayMetrics {
@@ -50,7 +62,25 @@ impl GatewayMetrics {
             ),
             &["tenant", "reason"],
         )?;
+        let open_connections = IntGauge::new(
+            "onomancer_gateway_open_connections",
+            "Client connections being served",
+        )?;
+        let slow_clients = IntCounterVec::new(
+            Opts::new(
+                "onomancer_gateway_slow_clients_total",
+                "Connections closed or requests refused because the client was too slow",
+            ),
+            &["phase"],
+        )?;
+        let body_bytes = IntCounter::new(
+            "onomancer_gateway_request_body_bytes_total",
+            "Request body bytes read from clients",
+        )?;
         registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(open_connections.clone()))?;
+        registry.register(Box::new(slow_clients.clone()))?;
+        registry.register(Box::new(body_bytes.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(webhooks.clone()))?;
         registry.register(Box::new(refusals.clone()))?;
@@ -59,6 +89,9 @@ impl GatewayMetrics {
             duration,
             webhooks,
             refusals,
+            open_connections,
+            slow_clients,
+            body_bytes,
         })
     }
 

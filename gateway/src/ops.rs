@@ -8,6 +8,7 @@ use axum::Json;
 use prometheus::{Encoder, TextEncoder};
 use serde_json::json;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// `GET /healthz`.
@@ -49,9 +50,6 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             buf,
         )
             .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "metrics encoding failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
+        Err(e) => ApiError::Internal(format!("metrics encoding failed: {e}")).into_response(),
     }
 }

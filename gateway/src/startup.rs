@@ -7,8 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,28 +21,37 @@ use onomancer_shared::usage::UsageStore;
 use onomancer_shared::KeySpace;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::limit::RequestBodyLimitLayer;
 use tracing::Instrument;
 
 use crate::error::ApiError;
+use crate::http_settings::HttpSettings;
 use crate::metrics::GatewayMetrics;
 use crate::signature::DiscordVerifier;
 use crate::state::{AppState, AppStateInner};
-use crate::{api, discord, github, linear, ops};
+use crate::{api, discord, extract, github, linear, ops, serve};
 
 /// GitHub payloads are at most 25 MB.
 pub const GITHUB_BODY_LIMIT: usize = 25 * 1024 * 1024;
-/// Linear, Discord and REST bodies.
+/// Linear and REST bodies.
 pub const SMALL_BODY_LIMIT: usize = 1024 * 1024;
+/// Discord interactions are small (a command and its options, or one resolved message).
+pub const DISCORD_BODY_LIMIT: usize = 128 * 1024;
+
+/// Discord's answer deadline: a margin under its 3 s.
+pub const DISCORD_DEADLINE: Duration = Duration::from_millis(2_500);
+/// Linear's: a margin under its 5 s.
+pub const LINEAR_DEADLINE: Duration = Duration::from_millis(4_500);
+/// GitHub's (10 s) and every other route's.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(9);
 
 /// Answer deadlines, a margin under each caller's own (Discord 3 s, Linear 5 s, GitHub 10 s).
 fn deadline(route: &str) -> Duration {
     if route.starts_with("/discord") {
-        Duration::from_millis(2_500)
+        DISCORD_DEADLINE
     } else if route.starts_with("/webhooks/linear") {
-        Duration::from_millis(4_500)
+        LINEAR_DEADLINE
     } else {
-        Duration::from_secs(9)
+        DEFAULT_DEADLINE
     }
 }
 
@@ -100,35 +108,23 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     response
 }
 
-/// The gateway's routes over `state`.
+/// The gateway's routes over `state`. Handlers that take a body read it themselves (`body.rs`:
+/// limits, timeout, streaming signature checks) once the request is authenticated as far as
+/// its headers allow; every refusal, axum's own included, is a JSON error.
 pub fn router(state: AppState) -> Router {
-    let github = Router::new()
+    Router::new()
         .route("/webhooks/github/{tenant}", post(github::webhook))
-        .layer(DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(GITHUB_BODY_LIMIT));
-    let small = Router::new()
         .route("/webhooks/linear/{tenant}", post(linear::webhook))
         .route("/discord/interactions", post(discord::interactions))
         .route("/v1/transforms", post(api::create_transform))
         .route("/v1/jobs/{id}", get(api::job_status))
         .route("/v1/usage", get(api::usage))
         .route("/v1/decisions", get(api::decisions))
-        .layer(DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(SMALL_BODY_LIMIT));
-    let ops = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics));
-    Router::new()
-        .merge(github)
-        .merge(small)
-        .merge(ops)
-        .fallback(|| async {
-            (
-                StatusCode::NOT_FOUND,
-                axum::Json(serde_json::json!({"error": "not_found"})),
-            )
-        })
+        .route("/metrics", get(ops::metrics))
+        .method_not_allowed_fallback(extract::wrong_method)
+        .fallback(extract::no_route)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -149,6 +145,8 @@ pub struct GatewayConfig {
     pub discord_public_key: Option<String>,
     /// The usage store for `/v1/usage`.
     pub usage: Option<UsageStore>,
+    /// Header and body timeouts, connection cap.
+    pub http: HttpSettings,
 }
 
 /// The gateway could not start.
@@ -209,6 +207,7 @@ impl Application {
                 .transpose()
                 .map_err(StartupError::VerifierThread)?,
             usage: config.usage,
+            http: config.http,
         });
         Self::with_state(state, config.addr).await
     }
@@ -244,10 +243,8 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = router(self.state);
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let (http, metrics) = (self.state.http, self.state.metrics.clone());
+        serve::serve(self.listener, router(self.state), http, metrics, shutdown).await
     }
 }
 
@@ -266,6 +263,7 @@ pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Re
             .with_context(|| format!("loading tenants from {}", settings.config_dir.display()))?,
     );
     let queue = QueueConfig::load(&settings.config_dir).map_err(anyhow::Error::msg)?;
+    let http = HttpSettings::from_env()?;
     let usage = match onomancer_shared::db::Database::open(&settings.database_url).await {
         Ok(db) => Some(UsageStore::new(db)),
         Err(e) => {
@@ -283,6 +281,7 @@ pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Re
             queue: queue.clone(),
             discord_public_key: settings.discord_public_key.clone(),
             usage: usage.clone(),
+            http,
         };
         match Application::build(config).await {
             Ok(app) => break app,
@@ -297,7 +296,15 @@ pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Re
             Err(e) => return Err(e.into()),
         }
     };
-    tracing::info!(addr = %settings.http_addr, port = app.port(), tenants = tenants.tenants().count(), "gateway listening");
+    tracing::info!(
+        addr = %settings.http_addr,
+        port = app.port(),
+        tenants = tenants.tenants().count(),
+        header_timeout_ms = http.header_timeout.as_millis() as u64,
+        body_timeout_ms = http.body_timeout.as_millis() as u64,
+        max_connections = http.max_connections,
+        "gateway listening"
+    );
     let websocket = websocket.map(|config| {
         tokio::spawn(discord::ws::run(
             config,

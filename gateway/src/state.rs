@@ -13,6 +13,7 @@ use onomancer_shared::usage::UsageStore;
 use onomancer_shared::NewJob;
 
 use crate::error::ApiError;
+use crate::http_settings::HttpSettings;
 use crate::metrics::GatewayMetrics;
 use crate::signature::DiscordVerifier;
 
@@ -52,6 +53,8 @@ pub struct AppStateInner {
     pub discord: Option<DiscordVerifier>,
     /// Usage records for `/v1/usage`; `None` when no database is configured.
     pub usage: Option<UsageStore>,
+    /// Timeouts and the connection cap (the body timeout is read by handlers).
+    pub http: HttpSettings,
 }
 
 /// The transform limits of a tenant's tier.

@@ -1,6 +1,7 @@
 //! End-to-end tests of the queue and the roles, against the machine's real Redis, with real
 //! worker processes where the behaviour is about processes (SIGKILL, SIGTERM, scaling).
 
+mod cli_args;
 mod e2e;
 mod helpers;
 mod paid_work;

@@ -1,14 +1,29 @@
-//! The `onomancer-worker` binary: settings, telemetry, then [`onomancer_worker::run`] until
-//! SIGTERM or Ctrl-C.
+//! The `onomancer-worker` binary: arguments (only `--help` and `--version`: every setting is an
+//! environment variable), settings, telemetry, then [`onomancer_worker::run`] until SIGTERM or
+//! Ctrl-C.
 
+use clap::Parser;
 use onomancer_shared::settings::Settings;
 
 /// mimalloc: the queue's hot path allocates per job; glibc malloc was a fifth of its CPU.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Onomancer's worker: claims jobs from the Redis queue and runs them (transforms with Claude,
+/// Discord notifications, slash commands, digests). Scale by running more.
+#[derive(Parser, Debug)]
+#[command(
+    name = "onomancer-worker",
+    version,
+    about,
+    after_help = "Settings are environment variables (REDIS_URL, DATABASE_URL, \
+                  ONOMANCER_WORKER_CONCURRENCY, ANTHROPIC_API_KEY, ...): see the README."
+)]
+struct Args {}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    Args::parse();
     let settings = Settings::from_env()?;
     onomancer_shared::telemetry::init(settings.log_format);
     let shutdown = onomancer_shared::shutdown::on_signals();

@@ -9,22 +9,26 @@ pub mod ws;
 
 use std::collections::BTreeMap;
 
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
-use bytes::Bytes;
 use chrono::Utc;
 use onomancer_shared::{JobKind, Lane, NewJob};
 
+use crate::body::{read_body, require_json};
 use crate::error::{quota_message, rate_message, ApiError};
 use crate::header_str;
 use crate::jobs::{DiscordCommandJob, DocumentSource, Origin, TransformJob, PAYLOAD_VERSION};
+use crate::signature::DiscordSignature;
+use crate::startup::{DISCORD_BODY_LIMIT, DISCORD_DEADLINE};
 use crate::state::AppState;
 use commands::{CommandKind, CommandSpec};
 use interaction::{deferred, ephemeral, pong, CommandData, Interaction, APPLICATION_COMMAND, PING};
 use serde_json::Value;
 
-/// The interactions handler.
+/// The interactions handler. The verifier and well-formed signature headers are required
+/// before the body is read; Ed25519 needs the whole body, which is capped small.
 #[tracing::instrument(
     name = "discord_interaction",
     skip_all,
@@ -33,16 +37,24 @@ use serde_json::Value;
 pub async fn interactions(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let verifier = state.discord.as_ref().ok_or(ApiError::Unauthorized)?;
-    verifier
-        .verify(
-            header_str(&headers, "x-signature-ed25519"),
-            header_str(&headers, "x-signature-timestamp"),
-            &body,
-        )
-        .await?;
+    let signed = DiscordSignature::parse(
+        header_str(&headers, "x-signature-ed25519"),
+        header_str(&headers, "x-signature-timestamp"),
+    )?;
+    require_json(&headers, false, "Discord sends JSON")?;
+    let body = read_body(
+        &state,
+        &headers,
+        body,
+        DISCORD_BODY_LIMIT,
+        DISCORD_DEADLINE,
+        |_| {},
+    )
+    .await?;
+    verifier.verify_signed(&signed, &body).await?;
     let de = &mut serde_json::Deserializer::from_slice(&body);
     let ix: Interaction = serde_path_to_error::deserialize(de).map_err(|e| {
         ApiError::BadRequest(format!("invalid interaction: {}: {}", e.path(), e.inner()))

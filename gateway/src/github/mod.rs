@@ -1,19 +1,25 @@
 //! `POST /webhooks/github/{tenant}`: verify, dedupe on `X-GitHub-Delivery`, classify, admit and
 //! enqueue. GitHub never retries on its own, so an accepted delivery is always stored first.
+//!
+//! The tenant and a well-formed `X-Hub-Signature-256` are required before the body is read; the
+//! body is then streamed into the HMAC under the 25 MB limit.
 
 pub mod events;
 
-use axum::extract::{Path, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bytes::Bytes;
 use chrono::Utc;
 use onomancer_shared::{JobKind, Lane, NewJob};
 use serde_json::json;
 
+use crate::body::{read_body, require_json};
 use crate::error::ApiError;
-use crate::signature::verify_github;
+use crate::extract::JsonPath;
+use crate::signature::HmacCheck;
+use crate::startup::{DEFAULT_DEADLINE, GITHUB_BODY_LIMIT};
 use crate::state::AppState;
 use crate::{header_str, tenant_for_webhook, valid_delivery_id};
 use events::{classify, Classified};
@@ -26,9 +32,9 @@ const INLINE_PARSE_LIMIT: usize = 256 * 1024;
 #[tracing::instrument(name = "github_webhook", skip_all, fields(tenant = %tenant, delivery, event))]
 pub async fn webhook(
     State(state): State<AppState>,
-    Path(tenant): Path<String>,
+    JsonPath(tenant): JsonPath<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_for_webhook(&state, &tenant)?;
     let secret = tenant
@@ -36,7 +42,22 @@ pub async fn webhook(
         .github_webhook_secret
         .as_ref()
         .ok_or(ApiError::Unauthorized)?;
-    verify_github(secret, &body, header_str(&headers, "x-hub-signature-256"))?;
+    let mut check = HmacCheck::github(secret, header_str(&headers, "x-hub-signature-256"))?;
+    require_json(
+        &headers,
+        false,
+        "set the webhook's content type to application/json",
+    )?;
+    let body = read_body(
+        &state,
+        &headers,
+        body,
+        GITHUB_BODY_LIMIT,
+        DEFAULT_DEADLINE,
+        |chunk| check.update(chunk),
+    )
+    .await?;
+    check.verify()?;
 
     let event = header_str(&headers, "x-github-event")
         .ok_or_else(|| ApiError::BadRequest("missing X-GitHub-Event header".into()))?
@@ -56,13 +77,14 @@ pub async fn webhook(
     // pushes still consume the tenant's transform quota.
 
     let classified = {
+        let large = body.len() > INLINE_PARSE_LIMIT;
         let (event, delivery, tenant) = (event.clone(), delivery.clone(), tenant.clone());
         let run = move || {
             classify(&event, &delivery, &body, |p| {
                 tenant.config.github.is_document(p)
             })
         };
-        if body_len_is_large(&headers) {
+        if large {
             tokio::task::spawn_blocking(run)
                 .await
                 .map_err(|e| ApiError::Internal(e.to_string()))?
@@ -145,10 +167,4 @@ pub async fn webhook(
         Json(json!({"ok": true, "duplicate": !created, "jobs": jobs})),
     )
         .into_response())
-}
-
-fn body_len_is_large(headers: &HeaderMap) -> bool {
-    header_str(headers, "content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_none_or(|n| n > INLINE_PARSE_LIMIT)
 }

@@ -190,7 +190,10 @@ async fn missing_or_wrong_signatures_are_401_without_detail() {
             .await;
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{sig:?}");
         let v: serde_json::Value = resp.json().await.unwrap();
-        assert_eq!(v, json!({"error": "unauthorized"}));
+        assert_eq!(
+            v,
+            json!({"error": "unauthorized", "message": "missing or invalid signature or API key"})
+        );
     }
     // A tenant without a GitHub secret refuses everything.
     let resp = app.github("other", "status", &uuid_simple(), &body).await;

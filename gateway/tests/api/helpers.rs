@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use ed25519_dalek::{Signer, SigningKey};
 use onomancer_gateway::signature::hmac_sha256_hex;
-use onomancer_gateway::{AppState, Application, GatewayConfig};
+use onomancer_gateway::{AppState, Application, GatewayConfig, HttpSettings};
 use onomancer_shared::queue::QueueConfig;
 use onomancer_shared::tenant::{hash_api_key, TenantRegistry};
 use onomancer_shared::{Envelope, KeySpace, Lane, RedisConn, TenantId};
@@ -34,6 +34,8 @@ pub struct Options {
     pub redis_url: Option<String>,
     /// Open a SQLite usage store for `/v1/usage`.
     pub usage_db: bool,
+    /// The server's timeouts and connection cap.
+    pub http: HttpSettings,
 }
 
 impl Default for Options {
@@ -44,6 +46,7 @@ impl Default for Options {
             requests_per_minute: 100_000,
             redis_url: None,
             usage_db: false,
+            http: HttpSettings::default(),
         }
     }
 }
@@ -169,6 +172,7 @@ pub async fn spawn_app_with(o: Options) -> TestApp {
         queue: QueueConfig::default(),
         discord_public_key: Some(hex::encode(discord_key.verifying_key().to_bytes())),
         usage,
+        http: o.http,
     })
     .await
     .expect("gateway builds");

@@ -113,7 +113,7 @@ async fn wrong_or_missing_signatures_are_401() {
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(
             resp.json::<serde_json::Value>().await.unwrap(),
-            json!({"error": "unauthorized"})
+            json!({"error": "unauthorized", "message": "missing or invalid signature or API key"})
         );
     }
     assert!(app.all_jobs("acme").await.is_empty());

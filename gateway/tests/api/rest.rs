@@ -88,7 +88,7 @@ async fn missing_or_wrong_api_keys_are_401() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         resp.json::<Value>().await.unwrap(),
-        json!({"error": "unauthorized"})
+        json!({"error": "unauthorized", "message": "missing or invalid signature or API key"})
     );
     assert!(app.all_jobs("acme").await.is_empty());
 }
@@ -351,15 +351,20 @@ async fn decisions_are_searchable_by_their_tenants_key_only() {
 }
 
 #[tokio::test]
-async fn small_routes_refuse_bodies_over_1_mb() {
+async fn small_routes_refuse_bodies_over_their_limit() {
     let app = spawn_app().await;
     let big = "x".repeat(1024 * 1024 + 1);
     let resp = transform(&app, API_KEY, &json!({ "text": big })).await;
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"], "payload_too_large");
+    // Discord bodies are capped at 128 kB; well-formed signature headers get that far.
     let resp = app
         .client
         .post(format!("{}/discord/interactions", app.address))
-        .body(vec![b' '; 1024 * 1024 + 1])
+        .header("x-signature-ed25519", "ab".repeat(64))
+        .header("x-signature-timestamp", "1700000000")
+        .body(vec![b' '; 128 * 1024 + 1])
         .send()
         .await
         .unwrap();

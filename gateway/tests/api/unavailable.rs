@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use onomancer_gateway::{Application, GatewayConfig, StartupError};
+use onomancer_gateway::{Application, GatewayConfig, HttpSettings, StartupError};
 use onomancer_shared::queue::QueueConfig;
 use onomancer_shared::KeySpace;
 use reqwest::StatusCode;
@@ -147,6 +147,7 @@ async fn the_app_does_not_start_against_a_closed_port() {
         queue: QueueConfig::default(),
         discord_public_key: None,
         usage: None,
+        http: HttpSettings::default(),
     })
     .await;
     assert!(matches!(result, Err(StartupError::Redis(_))));

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use super::defaults::{Defaults, QuotasFile, RateLimit, TierSpec};
+use super::duplicate_keys::find_duplicate_key;
 use super::error::ConfigError;
 use super::layers::{apply_env_overrides, deep_merge, Applied};
 use super::model::{build_config, RawTenant};
@@ -21,16 +22,28 @@ use crate::ids::{Persona, TenantId};
 /// Environment lookup used while loading (the process environment, or a map in tests).
 pub(crate) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-/// Reads and parses one JSON file.
+/// Reads and parses one JSON file; a key repeated in one object (at any depth) is refused.
 pub(crate) fn read_json(path: &Path) -> Result<Value, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.to_owned(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|source| ConfigError::Syntax {
+    let value = serde_json::from_str(&text).map_err(|source| ConfigError::Syntax {
         path: path.to_owned(),
         source,
-    })
+    })?;
+    if let Some(d) = find_duplicate_key(&text) {
+        return Err(ConfigError::field(
+            path,
+            d.field,
+            format!(
+                "duplicate key (again at line {}, column {}): JSON keeps only the last one \
+                 without a word, so remove one",
+                d.line, d.column
+            ),
+        ));
+    }
+    Ok(value)
 }
 
 /// Deserializes `value`, naming the failing field path; `applied` names the variable that set it.

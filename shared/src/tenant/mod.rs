@@ -13,6 +13,7 @@
 //! `ONOMANCER_MASTER_KEY`) and held as `SecretString`s.
 
 pub mod defaults;
+mod duplicate_keys;
 pub mod error;
 pub mod layers;
 mod load;

@@ -1,5 +1,6 @@
 //! Loading tests: config folders written to temp dirs, environments passed as maps.
 
+mod duplicate_keys;
 mod errors;
 mod loading;
 

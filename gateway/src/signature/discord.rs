@@ -1,57 +1,10 @@
-//! Webhook signature checks: HMAC-SHA256 over the raw body (GitHub's `X-Hub-Signature-256`,
-//! Linear's `Linear-Signature`) compared in constant time, and Discord's Ed25519 (batched under
-//! load). Failures carry no detail: callers answer a bare 401.
+//! Discord's Ed25519 check of `timestamp || body` with the application's public key: the
+//! headers are parsed before the body is read, the checks run on a verifier thread that batches
+//! them under load.
 
 use ed25519_dalek::{Signature, VerifyingKey};
-use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretString};
-use sha2::Sha256;
 
-type HmacSha256 = Hmac<Sha256>;
-
-/// A signature did not verify (or was missing or malformed). Deliberately without detail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("signature verification failed")]
-pub struct BadSignature;
-
-fn verify_hex_hmac(secret: &SecretString, body: &[u8], hex_sig: &str) -> Result<(), BadSignature> {
-    let mut expected = [0u8; 32];
-    hex::decode_to_slice(hex_sig.trim(), &mut expected).map_err(|_| BadSignature)?;
-    let mut mac =
-        HmacSha256::new_from_slice(secret.expose_secret().as_bytes()).map_err(|_| BadSignature)?;
-    mac.update(body);
-    // `verify_slice` compares in constant time.
-    mac.verify_slice(&expected).map_err(|_| BadSignature)
-}
-
-/// Checks GitHub's `X-Hub-Signature-256: sha256=<hex>` header value against `body`.
-pub fn verify_github(
-    secret: &SecretString,
-    body: &[u8],
-    header: Option<&str>,
-) -> Result<(), BadSignature> {
-    let hex_sig = header
-        .and_then(|h| h.strip_prefix("sha256="))
-        .ok_or(BadSignature)?;
-    verify_hex_hmac(secret, body, hex_sig)
-}
-
-/// Checks Linear's `Linear-Signature: <hex>` header value against `body`.
-pub fn verify_linear(
-    secret: &SecretString,
-    body: &[u8],
-    header: Option<&str>,
-) -> Result<(), BadSignature> {
-    verify_hex_hmac(secret, body, header.ok_or(BadSignature)?)
-}
-
-/// The hex HMAC-SHA256 of `body` under `secret`, as both GitHub (after `sha256=`) and Linear
-/// send it. Used by tests and the benchmark's request generator.
-pub fn hmac_sha256_hex(secret: &str, body: &[u8]) -> String {
-    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
-}
+use super::BadSignature;
 
 /// Most signature checks verified together by the Discord verifier's thread. Batches form only
 /// under load (whatever queued while the previous batch was being checked); a lone request is
@@ -118,7 +71,17 @@ impl DiscordVerifier {
         timestamp: Option<&str>,
         body: &[u8],
     ) -> Result<(), BadSignature> {
-        let (signature, message) = parse_discord(signature, timestamp, body)?;
+        let headers = DiscordSignature::parse(signature, timestamp)?;
+        self.verify_signed(&headers, body).await
+    }
+
+    /// Checks headers parsed before the body was read against `body`.
+    pub async fn verify_signed(
+        &self,
+        headers: &DiscordSignature<'_>,
+        body: &[u8],
+    ) -> Result<(), BadSignature> {
+        let (signature, message) = (headers.signature, headers.message(body));
         let Some(batcher) = &self.batcher else {
             return check_one(&self.key, &message, &signature)
                 .then_some(())
@@ -139,21 +102,42 @@ impl DiscordVerifier {
     }
 }
 
-/// The signature bytes and the signed message (`timestamp || body`).
-fn parse_discord(
-    signature: Option<&str>,
-    timestamp: Option<&str>,
-    body: &[u8],
-) -> Result<(Signature, Vec<u8>), BadSignature> {
-    let (Some(sig), Some(ts)) = (signature, timestamp) else {
-        return Err(BadSignature);
-    };
-    let mut bytes = [0u8; 64];
-    hex::decode_to_slice(sig.trim(), &mut bytes).map_err(|_| BadSignature)?;
-    let mut message = Vec::with_capacity(ts.len() + body.len());
-    message.extend_from_slice(ts.as_bytes());
-    message.extend_from_slice(body);
-    Ok((Signature::from_bytes(&bytes), message))
+/// Discord's signature headers, parsed (and refused when absent or malformed) before the body
+/// is read: 128 hex digits of signature, a timestamp of decimal digits.
+#[derive(Debug, Clone, Copy)]
+pub struct DiscordSignature<'a> {
+    signature: Signature,
+    timestamp: &'a str,
+}
+
+impl<'a> DiscordSignature<'a> {
+    /// From `X-Signature-Ed25519` and `X-Signature-Timestamp`.
+    pub fn parse(
+        signature: Option<&str>,
+        timestamp: Option<&'a str>,
+    ) -> Result<Self, BadSignature> {
+        let (Some(sig), Some(ts)) = (signature, timestamp) else {
+            return Err(BadSignature);
+        };
+        let ts = ts.trim();
+        if ts.is_empty() || ts.len() > 20 || !ts.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(BadSignature);
+        }
+        let mut bytes = [0u8; 64];
+        hex::decode_to_slice(sig.trim(), &mut bytes).map_err(|_| BadSignature)?;
+        Ok(Self {
+            signature: Signature::from_bytes(&bytes),
+            timestamp: ts,
+        })
+    }
+
+    /// The signed message: `timestamp || body`.
+    fn message(&self, body: &[u8]) -> Vec<u8> {
+        let mut message = Vec::with_capacity(self.timestamp.len() + body.len());
+        message.extend_from_slice(self.timestamp.as_bytes());
+        message.extend_from_slice(body);
+        message
+    }
 }
 
 fn check_one(key: &VerifyingKey, message: &[u8], signature: &Signature) -> bool {
@@ -201,47 +185,6 @@ fn check_batch(key: &VerifyingKey, batch: &[PendingCheck]) -> Vec<bool> {
 mod tests {
     use super::*;
 
-    const VECTOR_SIG: &str =
-        "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
-
-    fn secret() -> SecretString {
-        SecretString::from("It's a Secret to Everybody")
-    }
-
-    #[test]
-    fn githubs_published_test_vector_verifies() {
-        assert!(verify_github(&secret(), b"Hello, World!", Some(VECTOR_SIG)).is_ok());
-        assert_eq!(
-            format!(
-                "sha256={}",
-                hmac_sha256_hex("It's a Secret to Everybody", b"Hello, World!")
-            ),
-            VECTOR_SIG
-        );
-    }
-
-    #[test]
-    fn tampered_missing_or_malformed_signatures_fail() {
-        assert!(verify_github(&secret(), b"Hello, World?", Some(VECTOR_SIG)).is_err());
-        assert!(verify_github(&secret(), b"Hello, World!", None).is_err());
-        assert!(verify_github(&secret(), b"Hello, World!", Some(&VECTOR_SIG[7..])).is_err());
-        assert!(verify_github(&secret(), b"Hello, World!", Some("sha256=zz")).is_err());
-        assert!(verify_github(
-            &SecretString::from("other"),
-            b"Hello, World!",
-            Some(VECTOR_SIG)
-        )
-        .is_err());
-    }
-
-    #[test]
-    fn linear_signatures_are_bare_hex() {
-        let sig = hmac_sha256_hex("lin", b"{}");
-        assert!(verify_linear(&SecretString::from("lin"), b"{}", Some(&sig)).is_ok());
-        assert!(verify_linear(&SecretString::from("lin"), b"{ }", Some(&sig)).is_err());
-        assert!(verify_linear(&SecretString::from("lin"), b"{}", None).is_err());
-    }
-
     fn discord_request(key: &ed25519_dalek::SigningKey, ts: &str, body: &str) -> String {
         use ed25519_dalek::Signer;
         hex::encode(key.sign(format!("{ts}{body}").as_bytes()).to_bytes())
@@ -279,6 +222,15 @@ mod tests {
                 .is_err());
         }
         assert!(DiscordVerifier::from_hex("nothex").is_err());
+        for (sig_header, ts) in [
+            (Some(sig.as_str()), Some("soon")),
+            (Some(sig.as_str()), Some("")),
+            (Some(&sig[2..]), Some("1700000000")),
+            (None, Some("1700000000")),
+            (Some(sig.as_str()), None),
+        ] {
+            assert!(DiscordSignature::parse(sig_header, ts).is_err(), "{ts:?}");
+        }
     }
 
     /// A batch with bad signatures in it rejects exactly those and accepts the rest.
@@ -295,8 +247,8 @@ mod tests {
                     7 => discord_request(&key, &ts, "{}"),    // another body
                     _ => discord_request(&key, &ts, &body),
                 };
-                let (signature, message) =
-                    parse_discord(Some(&sig), Some(&ts), body.as_bytes()).unwrap();
+                let parsed = DiscordSignature::parse(Some(&sig), Some(&ts)).unwrap();
+                let (signature, message) = (parsed.signature, parsed.message(body.as_bytes()));
                 PendingCheck {
                     message,
                     signature,
