@@ -90,9 +90,10 @@ async fn retry_after_from_the_handler_sets_the_wait() {
     wait_state(&t, &tenant, &e.id, JobState::Retrying).await;
     let s = t.status(&tenant, &e.id).await;
     let wait = s.next_run_ms.unwrap() - s.updated_ms;
+    // The upstream's wait is a floor; a spread of at most MIN_SPREAD (200 ms) is added to it.
     assert!(
-        (695..=720).contains(&wait),
-        "scheduled {wait} ms after the failure, expected 700"
+        (695..=920).contains(&wait),
+        "scheduled {wait} ms after the failure, expected 700 to 900"
     );
     assert!(s.error.unwrap().contains("fails on purpose"));
     wait_state(&t, &tenant, &e.id, JobState::Succeeded).await;

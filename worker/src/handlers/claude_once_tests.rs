@@ -50,7 +50,7 @@ async fn a_kept_text_costs_nothing_and_a_step_repeated_after_losing_it_is_billed
         )
     };
 
-    // A rate limit is not billed and leaves nothing behind.
+    // A rate limit is not billed, leaves nothing behind and defers the job (no attempt spent).
     claude.fail_next(
         Fault::RateLimited {
             retry_after: Some(Duration::from_secs(2)),
@@ -59,7 +59,7 @@ async fn a_kept_text_costs_nothing_and_a_step_repeated_after_losing_it_is_billed
     );
     assert!(matches!(
         ask().await.unwrap_err(),
-        JobError::Retryable { .. }
+        JobError::Deferred { .. }
     ));
     let first = ask().await.unwrap();
     assert!(!first.reused);
