@@ -154,6 +154,11 @@ struct VersionProbe {
     v: u8,
 }
 
+#[derive(Deserialize)]
+struct IdProbe {
+    id: String,
+}
+
 impl Envelope {
     /// Encodes the envelope for the stream.
     pub fn encode(&self) -> Vec<u8> {
@@ -174,6 +179,15 @@ impl Envelope {
                 _ => Err(DecodeError::Malformed(full.to_string())),
             },
         }
+    }
+
+    /// The job id of an entry that does not decode (an unknown version, a field of the wrong
+    /// type), when its map still has a string `id`: enough to mark the job's status `dead`.
+    pub fn probe_id(bytes: &[u8]) -> Option<JobId> {
+        rmp_serde::from_slice::<IdProbe>(bytes)
+            .ok()
+            .filter(|p| !p.id.is_empty())
+            .map(|p| JobId::new(p.id))
     }
 
     /// Decodes the payload as the handler's type.
@@ -322,6 +336,14 @@ mod tests {
         e.v = 9;
         let err = Envelope::decode(&e.encode()).unwrap_err();
         assert!(matches!(err, DecodeError::UnknownVersion(9)), "{err}");
+    }
+
+    #[test]
+    fn the_id_of_an_unknown_version_is_still_read() {
+        let mut e = sample();
+        e.v = 9;
+        assert_eq!(Envelope::probe_id(&e.encode()), Some(e.id));
+        assert_eq!(Envelope::probe_id(b"\xc1garbage"), None);
     }
 
     #[test]
