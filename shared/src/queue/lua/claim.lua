@@ -147,7 +147,14 @@ for li = 1, 3 do
     if #entries > 0 then
       redis.call('SADD', KEYS[2], s)
     end
-    if #entries < per then
+    -- Drained when the read came short or ended on the stream's last entry: the tenant leaves
+    -- the index now rather than costing a visit later.
+    local drained = #entries < per
+    if not drained then
+      local last = redis.call('XREVRANGE', s, '+', '-', 'COUNT', 1)
+      drained = last[1] ~= nil and last[1][1] == entries[#entries][1]
+    end
+    if drained then
       redis.call('SREM', rs, tenant)
     else
       redis.call('RPUSH', rl, tenant)
