@@ -10,16 +10,18 @@ use onomancer_shared::{JobId, Lane, TenantId};
 
 use crate::helpers::*;
 
+/// `XPENDING key group`: count, smallest and greatest id, and (consumer, count) pairs.
+type PendingSummary = (u64, Option<String>, Option<String>, Vec<(String, String)>);
+
 /// Entries of the `thj` default-lane stream each consumer holds (claimed, not acknowledged).
 async fn held(queue: &Queue) -> BTreeMap<String, u64> {
     let stream = queue.keys().stream(&TenantId::new("thj"), Lane::Default);
-    let (_, _, _, consumers): (u64, Option<String>, Option<String>, Vec<(String, String)>) =
-        redis::cmd("XPENDING")
-            .arg(&stream)
-            .arg(GROUP)
-            .query_async(&mut queue.conn())
-            .await
-            .unwrap();
+    let (_, _, _, consumers): PendingSummary = redis::cmd("XPENDING")
+        .arg(&stream)
+        .arg(GROUP)
+        .query_async(&mut queue.conn())
+        .await
+        .unwrap();
     consumers
         .into_iter()
         .map(|(c, n)| (c, n.parse().unwrap()))
