@@ -25,7 +25,7 @@ use redis::AsyncCommands;
 
 pub use admit::AdmitOutcome;
 pub use backoff::RetryPolicy;
-pub use config::{QueueConfig, QueueTuning};
+pub use config::{QueueConfig, QueueTuning, ReservedShare};
 pub use dlq::DeadLetter;
 pub use maintenance::{LaneStats, QueueStats};
 pub use metrics::QueueMetrics;
@@ -146,6 +146,12 @@ impl Queue {
 
     pub(crate) fn scripts(&self) -> &Scripts {
         &self.inner.scripts
+    }
+
+    /// (name, SHA1) of the queue's per-job and per-claim scripts, so benchmarks and diagnostics
+    /// can attribute `EVALSHA` calls seen in `SLOWLOG` to a script.
+    pub fn script_hashes(&self) -> Vec<(&'static str, String)> {
+        self.inner.scripts.hashes()
     }
 
     /// Takes or renews the lease `key` for `token`; true while `token` holds it. Used for the

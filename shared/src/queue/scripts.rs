@@ -76,6 +76,29 @@ impl Scripts {
     }
 }
 
+impl Scripts {
+    /// (name, SHA1) of the scripts a worker runs per job or per claim, to attribute `EVALSHA`
+    /// calls (e.g. in `SLOWLOG`) to a script.
+    pub(crate) fn hashes(&self) -> Vec<(&'static str, String)> {
+        [
+            ("claim", &self.claim),
+            ("ack", &self.ack),
+            ("enqueue_batch", &self.enqueue_batch),
+            ("enqueue", &self.enqueue),
+            ("promote", &self.promote),
+            ("live", &self.live),
+            ("retry", &self.retry),
+            ("dead_letter", &self.dead_letter),
+            ("handback", &self.handback),
+            ("depth", &self.depth),
+            ("upkeep", &self.upkeep),
+        ]
+        .into_iter()
+        .map(|(name, script)| (name, script.get_hash().to_owned()))
+        .collect()
+    }
+}
+
 /// Wraps a script file, unchanged, as a local Lua function of its own `KEYS` and `ARGV` (the
 /// parameters shadow the globals), so a composed script reuses the file instead of a copy of its
 /// algorithm.

@@ -54,8 +54,8 @@ pub struct JobStatus {
     pub attempt: u32,
     /// How many times a worker completed it (more than 1 means at-least-once redelivery ran it again).
     pub completions: u32,
-    /// How many times a worker claimed it (every attempt, reclaim and hand-back counts; 1 for a
-    /// job that ran once).
+    /// How many times its current attempt was handed to a worker: 1, or more when a worker died
+    /// (or stalled past the claim-idle time) while running it and a peer took it over.
     pub deliveries: u32,
     /// First enqueue, ms since the epoch.
     pub created_ms: i64,

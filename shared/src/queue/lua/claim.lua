@@ -47,9 +47,10 @@ local function take(li, tenant, entry, deliveries)
   local marked = 0
   if id then
     local st = p .. 'job:' .. tenant .. ':' .. id
-    if redis.call('EXISTS', st) == 1 then
-      redis.call('HSET', st, 'state', 'running', 'consumer', me, 'updated', now)
-      redis.call('HINCRBY', st, 'deliveries', 1)
+    -- Four new fields: there was no status (it expired); do not leave one without a TTL.
+    if redis.call('HSET', st, 'state', 'running', 'consumer', me, 'updated', now,
+        'deliveries', deliveries) == 4 then
+      redis.call('DEL', st)
     end
     marked = 1
   end
@@ -131,7 +132,9 @@ for li = 1, 3 do
       break
     end
     visits = visits + 1
-    local per = math.ceil(r / n)
+    -- A fair share of the room per ready tenant, but a few entries at least (a visit costs more
+    -- than an entry), never more than the room.
+    local per = math.min(r, math.max(math.ceil(r / n), 4))
     local tenant = redis.call('LPOP', rl)
     local s = p .. 'stream:' .. lane .. ':' .. tenant
     local reply = redis.pcall('XREADGROUP', 'GROUP', group, me, 'COUNT', per, 'STREAMS', s, '>')

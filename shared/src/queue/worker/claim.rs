@@ -24,6 +24,10 @@ const PROMOTE_EVERY: Duration = Duration::from_millis(200);
 /// by it says so and the worker claims again at once.
 const MAX_VISITS: usize = 128;
 
+/// Entries one claim takes at most, so one call stays well under a millisecond of Redis time;
+/// a worker with more room claims again at once.
+const MAX_ENTRIES: usize = 100;
+
 /// Most of its own pending entries a restarted worker takes back in one call.
 const OWN_AT_ONCE: usize = 100_000;
 
@@ -73,10 +77,15 @@ impl Claimer {
             }
             self.measured = Some(Instant::now());
         }
-        let (more, entries) = self.invoke("claim", room).await?;
+        let capped = Room {
+            total: room.total.min(MAX_ENTRIES),
+            ..*room
+        };
+        let (more, entries) = self.invoke("claim", &capped).await?;
+        let filled = entries.len() == MAX_ENTRIES && room.total > MAX_ENTRIES;
         Ok(Batch {
             entries,
-            more: more == 1,
+            more: more == 1 || filled,
         })
     }
 
@@ -98,6 +107,18 @@ impl Claimer {
             );
         }
         Ok(entries)
+    }
+
+    /// One claim of up to `free` entries (at most a worker's per-call bound) of any lane, nothing
+    /// else (no promotion, no gauges); how many it took. The entries stay pending under this consumer.
+    pub async fn claim_only(&self, free: usize) -> Result<usize, QueueError> {
+        let free = free.min(MAX_ENTRIES);
+        let room = Room {
+            total: free,
+            default_and_bulk: free,
+            bulk: free,
+        };
+        Ok(self.invoke("claim", &room).await?.1.len())
     }
 
     async fn invoke(&self, mode: &str, room: &Room) -> Result<(i64, Vec<Claimed>), QueueError> {
@@ -170,14 +191,14 @@ impl Claimer {
 pub(crate) async fn mark_running(
     queue: &Queue,
     consumer: &str,
-    jobs: &[&Envelope],
+    jobs: &[(&Claimed, &Envelope)],
 ) -> Result<(), QueueError> {
     if jobs.is_empty() {
         return Ok(());
     }
     let now = now_ms();
     let mut pipe = redis::pipe();
-    for env in jobs {
+    for (claimed, env) in jobs {
         pipe.cmd("HSET")
             .arg(queue.keys().status(&env.tenant, &env.id))
             .arg("state")
@@ -188,11 +209,8 @@ pub(crate) async fn mark_running(
             .arg(consumer)
             .arg("updated")
             .arg(now)
-            .ignore();
-        pipe.cmd("HINCRBY")
-            .arg(queue.keys().status(&env.tenant, &env.id))
             .arg("deliveries")
-            .arg(1)
+            .arg(claimed.deliveries)
             .ignore();
     }
     let _: () = pipe.query_async(&mut queue.conn()).await?;

@@ -12,7 +12,7 @@ use crate::job::{Envelope, JobError, Lane};
 use crate::queue::{now_ms, Queue, QueueError, GROUP};
 
 /// Jobs per `ack.lua` call: one call stays well under a millisecond of Redis time.
-const ACK_CHUNK: usize = 200;
+const ACK_CHUNK: usize = 100;
 
 /// A claimed stream entry.
 #[derive(Clone, Debug)]

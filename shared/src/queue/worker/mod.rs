@@ -112,6 +112,18 @@ pub struct WorkerRuntime<H> {
     kind_metrics: Mutex<KindMetricsCache>,
 }
 
+impl Queue {
+    /// Claims up to `free` entries for `consumer` with the workers' claim script, exactly as a
+    /// worker with `free` free slots would, and returns how many it took. For benchmarks that
+    /// measure what one claim costs Redis: the entries stay pending under `consumer` (a name no
+    /// worker uses, in a namespace thrown away afterwards).
+    pub async fn claim_once(&self, consumer: &str, free: usize) -> Result<usize, QueueError> {
+        claim::Claimer::new(self.clone(), consumer.into(), false)
+            .claim_only(free)
+            .await
+    }
+}
+
 /// Waits between claims while Redis fails: short, so work resumes within a second of Redis
 /// answering again.
 fn redis_retry() -> impl Iterator<Item = Duration> {

@@ -61,10 +61,10 @@ impl<H: JobHandler> WorkerRuntime<H> {
             }
             ready.push((claimed, decoded.expect("checked")));
         }
-        let unmarked: Vec<&Envelope> = ready
+        let unmarked: Vec<(&Claimed, &Envelope)> = ready
             .iter()
             .filter(|(c, _)| !c.marked)
-            .map(|(_, e)| e)
+            .map(|(c, e)| (c, e))
             .collect();
         if let Err(e) = claim::mark_running(&self.queue, &self.options.consumer, &unmarked).await {
             tracing::warn!(error = %e, "could not mark jobs running");
