@@ -3,6 +3,7 @@
 
 mod e2e;
 mod helpers;
+mod private_redis;
 mod queue_cluster;
 mod queue_failures;
 mod queue_fairness;

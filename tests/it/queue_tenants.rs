@@ -48,10 +48,17 @@ async fn a_claim_touches_only_tenants_with_work_however_many_are_idle() {
     )
     .await;
     let ready = queue.keys().ready(Lane::Default);
-    let listed: u64 = redis::AsyncCommands::llen(&mut queue.conn(), &ready)
-        .await
-        .unwrap();
-    assert_eq!(listed, 0, "drained tenants leave the ready index");
+    wait_until(
+        Duration::from_secs(5),
+        "drained tenants leave the ready index",
+        || async {
+            let listed: u64 = redis::AsyncCommands::llen(&mut queue.conn(), &ready)
+                .await
+                .unwrap();
+            listed == 0
+        },
+    )
+    .await;
 
     // One busy tenant: its jobs run, and the claims that took them touched no idle tenant.
     let _: () = redis::cmd("CONFIG")
@@ -76,21 +83,25 @@ async fn a_claim_touches_only_tenants_with_work_however_many_are_idle() {
     let calls = command_calls(&url).await;
     stop.cancel();
     task.await.unwrap();
-    let reads = calls.get("xreadgroup").copied().unwrap_or(0);
+    let count = |c: &str| calls.get(c).copied().unwrap_or(0);
     assert!(
-        (1..=40).contains(&reads),
-        "claims read {reads} streams for 20 jobs of one tenant among 5,000 (commandstats: {calls:?})"
+        count("xreadgroup") >= 1,
+        "the busy tenant was read: {calls:?}"
     );
-    for walk in ["xautoclaim", "xinfo|groups", "xinfo|consumers"] {
-        assert_eq!(
-            calls.get(walk).copied().unwrap_or(0),
-            0,
-            "no per-stream walk ({walk}) while claiming: {calls:?}"
+    // Per-stream commands follow the busy tenant's claims and acks (a few each), never the
+    // 5,000 idle tenants.
+    for per_stream in ["xreadgroup", "xpending", "xinfo|groups", "xrange", "xack"] {
+        assert!(
+            count(per_stream) <= 40,
+            "{per_stream} ran {} times for 20 jobs of one tenant among 5,000: {calls:?}",
+            count(per_stream)
         );
     }
-    let pending_checks = calls.get("xpending").copied().unwrap_or(0);
-    assert!(
-        pending_checks <= 40,
-        "pending checks are per acknowledged stream, not per tenant: {pending_checks}"
-    );
+    for walk in ["xautoclaim", "xinfo|consumers", "xclaim"] {
+        assert_eq!(
+            count(walk),
+            0,
+            "no reclaim walk while every worker is live: {calls:?}"
+        );
+    }
 }

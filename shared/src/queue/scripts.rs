@@ -24,7 +24,10 @@ pub(crate) struct Scripts {
     pub enqueue_batch: Script,
     /// `rate.lua` then `enqueue.lua` in one call; single server only (see [`admit_enqueue_lua`]).
     pub admit_enqueue: Script,
+    /// Plans a claim (and takes over a dead consumer's entries).
     pub claim: Script,
+    /// Marks what a claim read running and settles the tenants that ran dry.
+    pub settle: Script,
     pub ack: Script,
     pub retry: Script,
     pub promote: Script,
@@ -51,6 +54,7 @@ impl Scripts {
             enqueue_batch: with(&[&ready], include_str!("lua/enqueue_batch.lua")),
             admit_enqueue: Script::new(&admit_enqueue_lua()),
             claim: with(&[&outage], include_str!("lua/claim.lua")),
+            settle: with(&[&forget], include_str!("lua/settle.lua")),
             ack: with(&[&forget], include_str!("lua/ack.lua")),
             retry: with(&[&forget], include_str!("lua/retry.lua")),
             promote: with(&[&ready], include_str!("lua/promote.lua")),
@@ -82,6 +86,7 @@ impl Scripts {
     pub(crate) fn hashes(&self) -> Vec<(&'static str, String)> {
         [
             ("claim", &self.claim),
+            ("settle", &self.settle),
             ("ack", &self.ack),
             ("enqueue_batch", &self.enqueue_batch),
             ("enqueue", &self.enqueue),

@@ -1,26 +1,29 @@
--- Claims work for one worker, never more than it can start now (composed after outage.lua:
+-- Plans one worker's claim, never beyond what it can start now (composed after outage.lua:
 -- `forgive_gap`). Mode 'claim': first the pending entries of one consumer presumed dead (its
--- liveness expired), then new entries of the tenants in each lane's ready index, in rotation,
--- lanes in priority order. Mode 'own': every entry still pending for this consumer (a restarted
+-- liveness expired), taken over here; then the tenants to read new entries from, rotated
+-- through each lane's ready index, lanes in priority order, a share of the room each. The
+-- worker reads those streams itself (XREADGROUP, no script) and settles the ones that came up
+-- short (settle.lua). Mode 'own': every entry still pending for this consumer (a restarted
 -- worker with the same name), and nothing else.
 -- KEYS[1] consumers zset (liveness, scored by expiry)   KEYS[2] this consumer's owned-stream set
 -- KEYS[3] liveness tick
 -- ARGV: queue key prefix, group, consumer, free slots, room for default+bulk, room for bulk,
 --       claim_idle_ms, max tenant visits, mode
--- Keys derived from the prefix (same hash tag, same slot): ready:<lane>, readyset:<lane>,
--- wake:<lane>, stream:<lane>:<tenant>, job:<tenant>:<id>, owned:<dead consumer>.
--- Atomic: a tenant leaves the ready index only in the step that found its stream drained (no
--- enqueue slips between), a consumer's entries are taken only while its liveness is expired,
--- and claimed jobs are marked running with their claim.
--- Returns {more, {{lane, tenant, entry id, envelope, deliveries, job id, marked}...}}: more = 1
--- when the visit bound stopped the claim with work possibly left; marked = 1 when the job's
--- status was updated here (the entry carries its job id).
+-- Keys derived from the prefix (same hash tag, same slot): ready:<lane>, wake:<lane>,
+-- stream:<lane>:<tenant>, job:<tenant>:<id>, owned:<dead consumer>.
+-- Atomic: a consumer's entries are taken only while its liveness is expired, and marked running
+-- with their claim; the streams planned join the owned set before they are read, so whatever
+-- the read takes is always found again by a reclaim. A planned tenant stays in the ready index
+-- (moved to its tail), so a crash between plan and read loses nothing.
+-- Returns {more, {{lane, tenant, entry id, envelope, deliveries, job id, marked}...},
+-- {lane, tenant, count, ...}}: more = 1 when the visit bound stopped the plan with room left.
 local p, group, me = ARGV[1], ARGV[2], ARGV[3]
 local free, room_db, room_b = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local idle, max_visits, mode = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
 local lanes = {'interactive', 'default', 'bulk'}
 local lane_index = {interactive = 1, default = 2, bulk = 3}
 local taken = {0, 0, 0}
+local used = 0
 local out = {}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -28,7 +31,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- Slots left for lane li: interactive may use any free slot, default+bulk share what the
 -- interactive reserve leaves, bulk what both reserves leave.
 local function room(li)
-  local r = free - #out
+  local r = free - used
   if li >= 2 then r = math.min(r, room_db - taken[2] - taken[3]) end
   if li == 3 then r = math.min(r, room_b - taken[3]) end
   return r
@@ -55,6 +58,7 @@ local function take(li, tenant, entry, deliveries)
     marked = 1
   end
   taken[li] = taken[li] + 1
+  used = used + 1
   out[#out + 1] = {lanes[li], tenant, entry[1], field(entry[2], 'e') or '', deliveries, id or '',
     marked}
 end
@@ -104,7 +108,7 @@ end
 
 if mode == 'own' then
   take_over(me, 100000)
-  return {0, out}
+  return {0, out, {}}
 end
 
 -- A consumer presumed dead (not this one): its liveness expired while others kept renewing.
@@ -117,51 +121,32 @@ for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT',
   end
 end
 
--- New entries: rotate each lane's ready index, a fair share of the room per tenant.
+-- New entries: rotate each lane's ready index, planning a fair share of the room per tenant.
+local plan = {}
 local visits, more = 0, 0
 for li = 1, 3 do
   local lane = lanes[li]
-  local rl, rs = p .. 'ready:' .. lane, p .. 'readyset:' .. lane
-  while true do
+  local rl = p .. 'ready:' .. lane
+  local n = redis.call('LLEN', rl)
+  local visited = 0
+  while visited < n do
     local r = room(li)
     if r <= 0 then break end
-    local n = redis.call('LLEN', rl)
-    if n == 0 then break end
     if visits >= max_visits then
       more = 1
       break
     end
-    visits = visits + 1
+    visits, visited = visits + 1, visited + 1
     -- A fair share of the room per ready tenant, but a few entries at least (a visit costs more
     -- than an entry), never more than the room.
-    local per = math.min(r, math.max(math.ceil(r / n), 4))
-    local tenant = redis.call('LPOP', rl)
-    local s = p .. 'stream:' .. lane .. ':' .. tenant
-    local reply = redis.pcall('XREADGROUP', 'GROUP', group, me, 'COUNT', per, 'STREAMS', s, '>')
-    if type(reply) == 'table' and reply.err then
-      -- No group (the stream was deleted and re-created): make it, then read.
-      redis.pcall('XGROUP', 'CREATE', s, group, '0', 'MKSTREAM')
-      reply = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', per, 'STREAMS', s, '>')
-    end
-    local entries = (reply and reply[1] and reply[1][2]) or {}
-    for _, entry in ipairs(entries) do
-      take(li, tenant, entry, 1)
-    end
-    if #entries > 0 then
-      redis.call('SADD', KEYS[2], s)
-    end
-    -- Drained when the read came short or ended on the stream's last entry: the tenant leaves
-    -- the index now rather than costing a visit later.
-    local drained = #entries < per
-    if not drained then
-      local last = redis.call('XREVRANGE', s, '+', '-', 'COUNT', 1)
-      drained = last[1] ~= nil and last[1][1] == entries[#entries][1]
-    end
-    if drained then
-      redis.call('SREM', rs, tenant)
-    else
-      redis.call('RPUSH', rl, tenant)
-    end
+    local per = math.min(r, math.max(math.ceil(r / (n - visited + 1)), 4))
+    local tenant = redis.call('LMOVE', rl, rl, 'LEFT', 'RIGHT')
+    redis.call('SADD', KEYS[2], p .. 'stream:' .. lane .. ':' .. tenant)
+    taken[li] = taken[li] + per
+    used = used + per
+    plan[#plan + 1] = lane
+    plan[#plan + 1] = tenant
+    plan[#plan + 1] = tostring(per)
   end
 end
 
@@ -172,4 +157,4 @@ for li = 1, 3 do
     redis.call('RPUSH', p .. 'wake:' .. lane, '1')
   end
 end
-return {more, out}
+return {more, out, plan}

@@ -1,13 +1,15 @@
-//! Claiming: one `claim.lua` call takes what this worker can start now and no more: the entries
-//! of a consumer presumed dead first, then new entries of the tenants in the lanes' ready
-//! indexes, in rotation, within each lane's room. Its cost grows with the entries claimed, not
-//! with the number of tenants. Also a restarted consumer's own pending entries, the promotion of
-//! due delayed jobs and the depth gauges this worker exports.
+//! Claiming: one `claim.lua` call plans what this worker can start now and no more: it takes
+//! over the entries of a consumer presumed dead first, then picks the tenants to read from,
+//! rotating the lanes' ready indexes, a share of each lane's room per tenant; the worker then
+//! reads those streams and settles them (`read.rs`). Its cost grows with the entries claimed,
+//! not with the number of tenants. Also a restarted consumer's own pending entries, the
+//! promotion of due delayed jobs and the depth gauges this worker exports.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::finish::Claimed;
+use super::read::{read_planned, Planned};
 use super::slots::Room;
 use crate::ids::{JobId, TenantId};
 use crate::job::{Envelope, Lane};
@@ -81,11 +83,13 @@ impl Claimer {
             total: room.total.min(MAX_ENTRIES),
             ..*room
         };
-        let (more, entries) = self.invoke("claim", &capped).await?;
+        let (more, mut entries, plan) = self.invoke("claim", &capped).await?;
+        let (read, short) = read_planned(&self.queue, &self.consumer, &plan).await?;
+        entries.extend(read);
         let filled = entries.len() == MAX_ENTRIES && room.total > MAX_ENTRIES;
         Ok(Batch {
             entries,
-            more: more == 1 || filled,
+            more: more == 1 || short || filled,
         })
     }
 
@@ -99,7 +103,7 @@ impl Claimer {
             default_and_bulk: OWN_AT_ONCE,
             bulk: OWN_AT_ONCE,
         };
-        let (_, entries) = self.invoke("own", &all).await?;
+        let (_, entries, _) = self.invoke("own", &all).await?;
         if !entries.is_empty() {
             tracing::info!(
                 entries = entries.len(),
@@ -118,12 +122,20 @@ impl Claimer {
             default_and_bulk: free,
             bulk: free,
         };
-        Ok(self.invoke("claim", &room).await?.1.len())
+        let (_, taken, plan) = self.invoke("claim", &room).await?;
+        let (read, _) = read_planned(&self.queue, &self.consumer, &plan).await?;
+        Ok(taken.len() + read.len())
     }
 
-    async fn invoke(&self, mode: &str, room: &Room) -> Result<(i64, Vec<Claimed>), QueueError> {
+    /// Runs `claim.lua`: whether the visit bound stopped it, the entries it took over, and the
+    /// streams it planned for this worker to read.
+    async fn invoke(
+        &self,
+        mode: &str,
+        room: &Room,
+    ) -> Result<(i64, Vec<Claimed>, Vec<Planned>), QueueError> {
         let keys = self.queue.keys();
-        let (more, raw): (i64, Vec<Entry>) = self
+        let (more, raw, flat_plan): (i64, Vec<Entry>, Vec<String>) = self
             .queue
             .scripts()
             .claim
@@ -159,7 +171,21 @@ impl Claimer {
             }
             out.push(c);
         }
-        Ok((more, out))
+        let mut plan = Vec::with_capacity(flat_plan.len() / 3);
+        for p in flat_plan.chunks_exact(3) {
+            let lane = Lane::parse(&p[0]).ok_or_else(|| {
+                QueueError::Corrupt(format!("claim planned an unknown lane {}", p[0]))
+            })?;
+            let count = p[2]
+                .parse()
+                .map_err(|_| QueueError::Corrupt(format!("claim planned a count of {}", p[2])))?;
+            plan.push(Planned {
+                lane,
+                tenant: TenantId::new(p[1].clone()),
+                count,
+            });
+        }
+        Ok((more, out, plan))
     }
 
     fn to_claimed(&self, entry: Entry) -> Result<Claimed, QueueError> {

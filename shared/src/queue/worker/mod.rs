@@ -6,6 +6,7 @@
 mod claim;
 mod finish;
 mod liveness;
+mod read;
 mod run_job;
 mod slots;
 mod wake;
