@@ -160,6 +160,11 @@ struct VersionProbe {
     v: u8,
 }
 
+#[derive(Deserialize)]
+struct IdProbe {
+    id: String,
+}
+
 impl Envelope {
     /// Encodes the envelope for the stream.
     pub fn encode(&self) -> Vec<u8> {
@@ -180,6 +185,15 @@ impl Envelope {
                 _ => Err(DecodeError::Malformed(full.to_string())),
             },
         }
+    }
+
+    /// The job id of an entry that does not decode (an unknown version, a field of the wrong
+    /// type), when its map still has a string `id`: enough to mark the job's status `dead`.
+    pub fn probe_id(bytes: &[u8]) -> Option<JobId> {
+        rmp_serde::from_slice::<IdProbe>(bytes)
+            .ok()
+            .filter(|p| !p.id.is_empty())
+            .map(|p| JobId::new(p.id))
     }
 
     /// Decodes the payload as the handler's type.

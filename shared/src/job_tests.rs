@@ -29,6 +29,14 @@ fn unknown_version_is_named() {
 }
 
 #[test]
+fn the_id_of_an_unknown_version_is_still_read() {
+    let mut e = sample();
+    e.v = 9;
+    assert_eq!(Envelope::probe_id(&e.encode()), Some(e.id));
+    assert_eq!(Envelope::probe_id(b"\xc1garbage"), None);
+}
+
+#[test]
 fn garbage_is_malformed() {
     assert!(matches!(
         Envelope::decode(b"\xc1garbage"),

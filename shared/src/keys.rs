@@ -57,6 +57,12 @@ impl KeySpace {
         format!("{{{}}}:", self.tag)
     }
 
+    /// The prefix of the queue's own keys (`{tag}:q:`): Lua scripts derive the keys of a lane
+    /// or tenant from it, spelled as the methods below spell them.
+    pub fn queue_keys_prefix(&self) -> String {
+        format!("{{{}}}:q:", self.tag)
+    }
+
     /// A pattern matching every key of this namespace (for cleanup of isolated spaces).
     pub fn all_keys_pattern(&self) -> Vec<String> {
         let mut v = vec![format!("{{{}}}:*", self.tag)];
@@ -75,9 +81,55 @@ impl KeySpace {
         self.q(format_args!("stream:{}:{}", lane.as_str(), tenant))
     }
 
-    /// Set of tenants that have (or had) a stream in `lane`: workers read all of them fairly.
+    /// Set of tenants that have (or had) a stream in `lane` (operator views and upkeep walk it;
+    /// claiming never does).
     pub fn lane_tenants(&self, lane: Lane) -> String {
         self.q(format_args!("tenants:{}", lane.as_str()))
+    }
+
+    /// The ready index of `lane`, a list rotated by every claim: tenants whose stream may hold
+    /// entries not yet delivered. A claim visits only these, so idle tenants cost nothing.
+    pub fn ready(&self, lane: Lane) -> String {
+        self.q(format_args!("ready:{}", lane.as_str()))
+    }
+
+    /// Membership of [`KeySpace::ready`] (a set), so a tenant is listed at most once.
+    pub fn ready_set(&self, lane: Lane) -> String {
+        self.q(format_args!("readyset:{}", lane.as_str()))
+    }
+
+    /// Wake list of `lane`: holds a token while the lane has ready work; idle workers wait on it
+    /// with `BLPOP` instead of a blocking read over every stream.
+    pub fn wake(&self, lane: Lane) -> String {
+        self.q(format_args!("wake:{}", lane.as_str()))
+    }
+
+    /// Sorted set of live consumers, scored by the time (server ms) their liveness expires. The
+    /// pending entries of a consumer past its expiry are reclaimed; a live one's never are.
+    pub fn consumers(&self) -> String {
+        self.q(format_args!("consumers"))
+    }
+
+    /// When (server ms) any consumer last renewed its liveness: a long gap means nobody could
+    /// reach Redis, and the gap is given back to every consumer instead of presuming them dead.
+    pub fn consumers_tick(&self) -> String {
+        self.q(format_args!("consumers:tick"))
+    }
+
+    /// Set of the streams where `consumer` may have pending entries (reclaim walks only these).
+    pub fn owned(&self, consumer: &str) -> String {
+        self.q(format_args!("owned:{consumer}"))
+    }
+
+    /// Depth figures published by the one process that computed them last (hash: `at` and
+    /// `<lane>:queued|pending|length|tenants`, `delayed`, `dead`).
+    pub fn depth(&self) -> String {
+        self.q(format_args!("depth"))
+    }
+
+    /// Lease of the process computing the depth figures for everyone.
+    pub fn depth_lease(&self) -> String {
+        self.q(format_args!("depth:lease"))
     }
 
     /// Sorted set of delayed jobs (retries, deferrals), scored by due time in ms.
@@ -147,6 +199,22 @@ mod tests {
             k.stream(&t, Lane::Interactive),
             "{onomancer}:q:stream:interactive:thj"
         );
+    }
+
+    #[test]
+    fn scripts_derive_queue_keys_from_the_prefix_as_spelled_here() {
+        // The Lua scripts build these from `queue_keys_prefix()`; a change here must change them.
+        let k = KeySpace::isolated("ns");
+        let (t, p) = (TenantId::new("acme"), k.queue_keys_prefix());
+        let id = JobId::new("j1");
+        assert_eq!(k.stream(&t, Lane::Bulk), format!("{p}stream:bulk:acme"));
+        assert_eq!(k.status(&t, &id), format!("{p}job:acme:j1"));
+        assert_eq!(k.lane_tenants(Lane::Bulk), format!("{p}tenants:bulk"));
+        assert_eq!(k.ready(Lane::Default), format!("{p}ready:default"));
+        assert_eq!(k.ready_set(Lane::Default), format!("{p}readyset:default"));
+        assert_eq!(k.wake(Lane::Interactive), format!("{p}wake:interactive"));
+        assert_eq!(k.owned("w1"), format!("{p}owned:w1"));
+        assert_eq!(k.consumers_tick(), format!("{p}consumers:tick"));
     }
 
     #[test]

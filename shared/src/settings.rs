@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use secrecy::SecretString;
 
@@ -71,6 +72,12 @@ pub struct Settings {
     pub worker_name: Option<String>,
     /// `ONOMANCER_WORKER_CONCURRENCY`: jobs in flight per worker process (default 16).
     pub worker_concurrency: usize,
+    /// `ONOMANCER_CLAIM_IDLE_MS`: overrides `queue.claimIdleMs` (how long a worker may go without
+    /// renewing its liveness before peers reclaim its jobs).
+    pub claim_idle: Option<Duration>,
+    /// `ONOMANCER_SHUTDOWN_GRACE_MS`: overrides `queue.shutdownGraceMs` (how long running jobs
+    /// may finish at shutdown before they are handed back).
+    pub shutdown_grace: Option<Duration>,
 }
 
 /// A setting that is present but unusable; the message names the variable.
@@ -162,6 +169,18 @@ impl Settings {
         };
         let anthropic_timeout = seconds("ANTHROPIC_TIMEOUT_SECONDS", 120)?;
         let discord_timeout = seconds("DISCORD_TIMEOUT_SECONDS", 20)?;
+        let millis = |var: &'static str| -> Result<Option<Duration>, SettingsError> {
+            match get(var) {
+                None => Ok(None),
+                Some(v) => v
+                    .parse::<u64>()
+                    .map(|ms| Some(Duration::from_millis(ms)))
+                    .map_err(|_| SettingsError {
+                        var,
+                        problem: format!("{v:?} is not a whole number of milliseconds"),
+                    }),
+            }
+        };
         if let Some(ns) = get("ONOMANCER_NAMESPACE") {
             if ns.contains(['{', '}', ' ']) {
                 return Err(SettingsError {
@@ -194,6 +213,8 @@ impl Settings {
             log_format,
             worker_name: get("ONOMANCER_WORKER_NAME"),
             worker_concurrency,
+            claim_idle: millis("ONOMANCER_CLAIM_IDLE_MS")?,
+            shutdown_grace: millis("ONOMANCER_SHUTDOWN_GRACE_MS")?,
         })
     }
 
@@ -234,9 +255,23 @@ mod tests {
         assert_eq!(e.var, "ONOMANCER_HTTP_ADDR");
         let e = with(&[("ONOMANCER_WORKER_CONCURRENCY", "0")]).unwrap_err();
         assert_eq!(e.var, "ONOMANCER_WORKER_CONCURRENCY");
+        let e = with(&[("ONOMANCER_SHUTDOWN_GRACE_MS", "30s")]).unwrap_err();
+        assert_eq!(e.var, "ONOMANCER_SHUTDOWN_GRACE_MS");
         let e = with(&[("DISCORD_INTERACTIONS", "websocket")]).unwrap_err();
         assert_eq!(e.var, "DISCORD_INTERACTIONS");
         assert!(e.to_string().contains("\"websocket\" is neither"), "{e}");
+    }
+
+    #[test]
+    fn claim_idle_and_shutdown_grace_are_read_in_milliseconds() {
+        let s = with(&[
+            ("ONOMANCER_CLAIM_IDLE_MS", "5000"),
+            ("ONOMANCER_SHUTDOWN_GRACE_MS", "250"),
+        ])
+        .unwrap();
+        assert_eq!(s.claim_idle, Some(Duration::from_secs(5)));
+        assert_eq!(s.shutdown_grace, Some(Duration::from_millis(250)));
+        assert_eq!(with(&[]).unwrap().claim_idle, None);
     }
 
     #[test]

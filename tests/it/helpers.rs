@@ -14,6 +14,8 @@ use onomancer_shared::{JobId, TenantId};
 use onomancer_testkit::TestRedis;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::private_redis::{answers, PrivateRedis};
+
 /// A queue on its own namespace; keys are deleted when dropped.
 pub struct TestQueue {
     pub redis: TestRedis,
@@ -281,4 +283,49 @@ pub fn free_ports(n: u16) -> Vec<u16> {
         }
     }
     panic!("no free run of {n} loopback ports");
+}
+
+/// A queue on a private Redis at `url` (production key layout: the server is the test's own).
+pub async fn queue_at(url: &str, config: QueueConfig) -> Queue {
+    let conn = onomancer_shared::RedisConn::connect(url).await.unwrap();
+    Queue::from_parts(
+        conn,
+        url,
+        onomancer_shared::KeySpace::production(),
+        config,
+        QueueMetrics::unregistered(),
+    )
+}
+
+/// `n` `diag.sleep` jobs of `ms` each for tenant `thj`, default lane, enqueued; their ids.
+pub async fn enqueue_sleeps(queue: &Queue, n: usize, ms: u64) -> Vec<JobId> {
+    let jobs = (0..n)
+        .map(|_| {
+            onomancer_shared::NewJob::new(
+                TenantId::new("thj"),
+                onomancer_shared::JobKind::SLEEP,
+                onomancer_shared::Lane::Default,
+                &serde_json::json!({ "ms": ms }),
+            )
+        })
+        .collect();
+    queue
+        .enqueue_many(jobs)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect()
+}
+
+/// The statuses of `ids` (tenant `thj`), those that exist.
+pub async fn statuses(queue: &Queue, ids: &[JobId]) -> Vec<JobStatus> {
+    let tenant = TenantId::new("thj");
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(s) = queue.status(&tenant, id).await.unwrap() {
+            out.push(s);
+        }
+    }
+    out
 }

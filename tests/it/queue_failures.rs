@@ -283,3 +283,61 @@ async fn replay_all_brings_every_dead_letter_back() {
     stop.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn an_entry_of_an_unknown_envelope_version_is_dead_lettered_and_its_status_says_dead() {
+    let t = TestQueue::new(fast_config()).await;
+    let tenant = TenantId::new("thj");
+    // A newer producer's job: status written as enqueue writes it, envelope version 7, and no
+    // job-id field on the entry (only the envelope names the job).
+    let mut future = NewJob::new(
+        tenant.clone(),
+        "test.scripted",
+        Lane::Default,
+        &Script::default(),
+    )
+    .into_envelope(JobId::generate(), 0);
+    future.v = 7;
+    let stream = t.queue.keys().stream(&tenant, Lane::Default);
+    let status = t.queue.keys().status(&tenant, &future.id);
+    let mut c = t.redis.conn.clone();
+    let _: () = c
+        .hset_multiple(
+            &status,
+            &[
+                ("state", "queued"),
+                ("attempt", "1"),
+                ("tenant", "thj"),
+                ("kind", "test.scripted"),
+                ("lane", "default"),
+            ],
+        )
+        .await
+        .unwrap();
+    let _: String = c
+        .xadd(&stream, "*", &[("e", future.encode())])
+        .await
+        .unwrap();
+    // A job of this build after it, which also lists the tenant as ready.
+    let after = t
+        .queue
+        .enqueue(scripted("thj", Lane::Default, &Script::default()))
+        .await
+        .unwrap();
+    let h = Arc::new(ScriptedHandler::default());
+    let (stop, task) = spawn_worker(&t.queue, h.clone(), "w", 2);
+    wait_state(&t, &tenant, &after.id, JobState::Succeeded).await;
+    wait_state(&t, &tenant, &future.id, JobState::Dead).await;
+    let s = t.status(&tenant, &future.id).await;
+    assert!(
+        s.error
+            .as_deref()
+            .is_some_and(|e| e.contains("unknown envelope version 7")),
+        "{s:?}"
+    );
+    let dead = t.queue.dlq_list(None, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].job_id, future.id.as_str());
+    stop.cancel();
+    task.await.unwrap();
+}

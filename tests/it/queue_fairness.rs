@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use onomancer_shared::queue::{JobState, Queue, QueueMetrics, RateLimit, RateLimiter};
+use onomancer_shared::queue::{
+    JobState, Queue, QueueMetrics, RateLimit, RateLimiter, WorkerOptions, WorkerRuntime,
+};
 use onomancer_shared::{Lane, TenantId};
 
 use crate::helpers::*;
@@ -224,4 +226,81 @@ async fn a_rate_limit_shared_by_three_workers_is_never_exceeded_and_fails_nothin
             "deferral is not an attempt"
         );
     }
+}
+
+#[tokio::test]
+async fn interactive_and_default_work_start_in_reserved_slots_while_bulk_fills_the_rest() {
+    // Concurrency 4 with the default shares: 1 slot kept for interactive, 1 for default.
+    let t = TestQueue::new(fast_config()).await;
+    let tenant = TenantId::new("thj");
+    let long_bulk = Script {
+        sleep_ms: 60_000,
+        ..Script::default()
+    };
+    t.queue
+        .enqueue_many(
+            (0..20)
+                .map(|_| scripted("thj", Lane::Bulk, &long_bulk))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let h = Arc::new(ScriptedHandler::default());
+    let mut options = WorkerOptions::new("w");
+    options.concurrency = 4;
+    options.block = Duration::from_millis(50);
+    // The long bulk jobs are handed back at the end instead of being waited for.
+    options.shutdown_grace = Duration::from_millis(100);
+    let runtime = WorkerRuntime::new(t.queue.clone(), h.clone(), options);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(runtime.run(stop.clone().cancelled_owned()));
+    wait_until(
+        Duration::from_secs(10),
+        "bulk fills its 2 slots",
+        || async { h.started.lock().unwrap().len() == 2 },
+    )
+    .await;
+    let person = t
+        .queue
+        .enqueue(scripted("thj", Lane::Interactive, &Script::default()))
+        .await
+        .unwrap();
+    let webhook = t
+        .queue
+        .enqueue(scripted("thj", Lane::Default, &Script::default()))
+        .await
+        .unwrap();
+    for id in [&person.id, &webhook.id] {
+        wait_until(
+            Duration::from_secs(10),
+            "reserved-slot job done",
+            || async {
+                t.queue
+                    .status(&tenant, id)
+                    .await
+                    .unwrap()
+                    .is_some_and(|s| s.state == JobState::Succeeded)
+            },
+        )
+        .await;
+    }
+    let started = h.started.lock().unwrap().clone();
+    let bulk_started = started
+        .iter()
+        .filter(|r| r.0 != person.id && r.0 != webhook.id)
+        .count();
+    let bulk_done = h
+        .completed
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.0 != person.id && r.0 != webhook.id)
+        .count();
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(
+        (bulk_started, bulk_done),
+        (2, 0),
+        "bulk never took a reserved slot, and nothing waited for a bulk job to end"
+    );
 }

@@ -1,6 +1,5 @@
 //! Losing Redis (a restart) and shutting down past the grace period: nothing is lost.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,68 +9,6 @@ use onomancer_shared::{JobId, KeySpace, Lane, RedisConn, TenantId};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::*;
-
-/// A private Redis with an append-only file, so a restart keeps its data.
-struct PrivateRedis {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl PrivateRedis {
-    fn start(port: u16, dir: tempfile::TempDir) -> Self {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "yes", "--appendfsync", "always"])
-            .args(["--dir", dir.path().to_str().unwrap()])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server");
-        Self {
-            port,
-            dir,
-            child: Some(child),
-        }
-    }
-
-    fn stop(mut self) -> (u16, tempfile::TempDir) {
-        let mut child = self.child.take().unwrap();
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let _ = child.wait();
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        (self.port, dir)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.child {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-async fn answers(url: &str) -> bool {
-    match redis::Client::open(url) {
-        Ok(c) => c.get_multiplexed_async_connection().await.is_ok(),
-        Err(_) => false,
-    }
-}
 
 #[tokio::test]
 async fn a_redis_restart_loses_nothing_and_readiness_follows_it() {

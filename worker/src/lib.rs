@@ -101,7 +101,8 @@ pub async fn build_handlers(
 /// `ONOMANCER_METRICS_ADDR` if set, and drains gracefully at the end.
 pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let registry = prometheus::Registry::new();
-    let queue_config = QueueConfig::load(&settings.config_dir).map_err(anyhow::Error::msg)?;
+    let queue_config = QueueConfig::load_with_settings(settings).map_err(anyhow::Error::msg)?;
+    let shutdown_grace = queue_config.shutdown_grace;
     let queue = Queue::connect(
         &settings.redis_url,
         settings.key_space(),
@@ -123,6 +124,7 @@ pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Re
             .unwrap_or_else(default_consumer_name),
     );
     options.concurrency = settings.worker_concurrency;
+    options.shutdown_grace = shutdown_grace;
     let runtime = WorkerRuntime::new(queue.clone(), handlers, options);
     let handle = runtime.handle();
     if let Some(addr) = settings.metrics_addr {

@@ -28,10 +28,8 @@ impl Queue {
     /// single server. For callers with nothing to do between the two (no quota to consume).
     ///
     /// The rate key must live on the queue's Redis (admission shares the queue's connection). On
-    /// a Cluster (the rate key and the queue keys are in different slots), for a job without an
-    /// idempotency key, and for this process's first job on a (tenant, lane) stream (which
-    /// [`Queue::enqueue`] makes sure of only once the rate admits, as before), the two steps run
-    /// as separate calls.
+    /// a Cluster (the rate key and the queue keys are in different slots) and for a job without
+    /// an idempotency key, the two steps run as separate calls.
     pub async fn enqueue_admitted(
         &self,
         job: NewJob,
@@ -40,9 +38,7 @@ impl Queue {
         let keys = self.keys();
         let stream = keys.stream(&job.tenant, job.lane);
         let idem = match &job.idempotency_key {
-            Some(k) if !self.inner.conn.is_cluster() && self.stream_known(&stream) => {
-                keys.idempotency(&job.tenant, k)
-            }
+            Some(k) if !self.inner.conn.is_cluster() => keys.idempotency(&job.tenant, k),
             _ => {
                 return Ok(match rate.run(&self.inner.conn).await? {
                     RateDecision::Allowed { .. } => {

@@ -1,4 +1,5 @@
-//! Queue tuning: the defaults, and the `queue` section of `config/defaults.json` over them.
+//! Queue tuning: the defaults, the `queue` section of `config/defaults.json` over them, and the
+//! environment over both (`ONOMANCER_CLAIM_IDLE_MS`, `ONOMANCER_SHUTDOWN_GRACE_MS`).
 
 use std::time::Duration;
 
@@ -11,8 +12,14 @@ pub struct QueueConfig {
     pub max_attempts: u32,
     /// Exponential backoff base and cap.
     pub retry: RetryPolicy,
-    /// An entry idle this long in another consumer's hands is presumed abandoned and reclaimed.
+    /// A worker that has not renewed its liveness for this long is presumed dead and its claimed
+    /// entries are reclaimed by peers; a live worker's entries are never taken, however long its
+    /// jobs run. Workers renew every third of it.
     pub claim_idle: Duration,
+    /// At shutdown, how long running jobs may finish before they are handed back.
+    pub shutdown_grace: Duration,
+    /// Shares of each worker's slots kept for higher lanes.
+    pub reserved: ReservedShare,
     /// Deliveries after which an entry that never completes (it crashes its worker) is poison.
     pub max_deliveries: u32,
     /// How long an idempotency key remembers its first job.
@@ -33,11 +40,55 @@ impl Default for QueueConfig {
             max_attempts: 5,
             retry: RetryPolicy::default(),
             claim_idle: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+            reserved: ReservedShare::default(),
             max_deliveries: 10,
             idempotency_window: Duration::from_secs(86_400),
             status_ttl: Duration::from_secs(7 * 86_400),
             defer_deadline: DEFAULT_DEFER_DEADLINE,
         }
+    }
+}
+
+/// Shares of a worker's slots (its concurrency) that lower lanes may not use, so a person's
+/// command starts at once however much bulk work is queued or running. `interactive`: slots only
+/// interactive jobs may take; `default`: slots only interactive or default jobs may take. Each is
+/// rounded up to whole slots, and at least one slot is always left for bulk work (a worker of
+/// concurrency 1 reserves nothing). 0.125 each: 2 + 2 of 16 slots.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReservedShare {
+    /// Share of the slots only interactive work may use.
+    #[serde(default)]
+    pub interactive: f64,
+    /// Share of the slots only interactive or default work may use.
+    #[serde(default)]
+    pub default: f64,
+}
+
+impl Default for ReservedShare {
+    fn default() -> Self {
+        Self {
+            interactive: 0.125,
+            default: 0.125,
+        }
+    }
+}
+
+impl ReservedShare {
+    /// No reservation: every lane may use every slot.
+    pub const NONE: Self = Self {
+        interactive: 0.0,
+        default: 0.0,
+    };
+
+    /// Whole slots reserved for (interactive, interactive-or-default) out of `concurrency`.
+    pub fn slots(&self, concurrency: usize) -> (usize, usize) {
+        let whole = |share: f64| (share.clamp(0.0, 1.0) * concurrency as f64).ceil() as usize;
+        let spare = concurrency.saturating_sub(1);
+        let interactive = whole(self.interactive).min(spare);
+        let default = whole(self.default).min(spare - interactive);
+        (interactive, default)
     }
 }
 
@@ -51,8 +102,12 @@ pub struct QueueTuning {
     pub backoff_base_ms: Option<u64>,
     /// Longest retry delay, ms.
     pub backoff_max_ms: Option<u64>,
-    /// Idle time after which another worker's entry is reclaimed, ms.
+    /// Time without a liveness renewal after which a worker's entries are reclaimed, ms.
     pub claim_idle_ms: Option<u64>,
+    /// Time running jobs get to finish at shutdown before they are handed back, ms.
+    pub shutdown_grace_ms: Option<u64>,
+    /// Shares of each worker's slots kept for interactive (and default) work.
+    pub reserved_share: Option<ReservedShare>,
     /// Deliveries after which an entry is poison.
     pub max_deliveries: Option<u32>,
     /// Idempotency window, seconds.
@@ -82,6 +137,12 @@ impl QueueConfig {
         if let Some(v) = t.claim_idle_ms {
             self.claim_idle = ms(v.max(100));
         }
+        if let Some(v) = t.shutdown_grace_ms {
+            self.shutdown_grace = ms(v);
+        }
+        if let Some(v) = t.reserved_share {
+            self.reserved = v;
+        }
         if let Some(v) = t.max_deliveries {
             self.max_deliveries = v.max(1);
         }
@@ -95,6 +156,18 @@ impl QueueConfig {
             self.defer_deadline = ms(v.max(1));
         }
         self
+    }
+
+    /// [`QueueConfig::load`], then the environment's overrides from `settings`.
+    pub fn load_with_settings(settings: &crate::settings::Settings) -> Result<Self, String> {
+        let mut config = Self::load(&settings.config_dir)?;
+        if let Some(v) = settings.claim_idle {
+            config.claim_idle = v.max(Duration::from_millis(100));
+        }
+        if let Some(v) = settings.shutdown_grace {
+            config.shutdown_grace = v;
+        }
+        Ok(config)
     }
 
     /// Reads the `queue` section of `<config_dir>/defaults.json` (missing section: defaults).
@@ -112,5 +185,43 @@ impl QueueConfig {
                 Ok(Self::default().with_tuning(&t))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_shares_round_up_and_always_leave_a_slot_for_bulk() {
+        let share = ReservedShare::default();
+        assert_eq!(share.slots(16), (2, 2));
+        assert_eq!(share.slots(200), (25, 25));
+        assert_eq!(share.slots(2), (1, 0));
+        assert_eq!(share.slots(1), (0, 0));
+        assert_eq!(ReservedShare::NONE.slots(16), (0, 0));
+        let greedy = ReservedShare {
+            interactive: 0.9,
+            default: 0.9,
+        };
+        assert_eq!(greedy.slots(10), (9, 0));
+    }
+
+    #[test]
+    fn the_queue_section_sets_grace_claim_idle_and_reserves() {
+        let t: QueueTuning = serde_json::from_value(serde_json::json!({
+            "claimIdleMs": 5000,
+            "shutdownGraceMs": 2500,
+            "reservedShare": {"interactive": 0.25, "default": 0.0}
+        }))
+        .unwrap();
+        let c = QueueConfig::default().with_tuning(&t);
+        assert_eq!(c.claim_idle, Duration::from_secs(5));
+        assert_eq!(c.shutdown_grace, Duration::from_millis(2500));
+        assert_eq!(c.reserved.slots(8), (2, 0));
+        let bad = serde_json::from_value::<QueueTuning>(serde_json::json!({
+            "reservedShare": {"bulk": 0.5}
+        }));
+        assert!(bad.unwrap_err().to_string().contains("bulk"));
     }
 }

@@ -131,7 +131,6 @@ impl Queue {
         };
         env.attempt = 1;
         let lane: Lane = env.lane;
-        self.ensure_stream(&env.tenant, lane).await?;
         let keys = self.keys();
         let id: JobId = env.id.clone();
         let replayed: i64 = self
@@ -140,12 +139,15 @@ impl Queue {
             .key(keys.dead_letter())
             .key(keys.stream(&env.tenant, lane))
             .key(keys.status(&env.tenant, &id))
-            .key(keys.lane_tenants(lane))
             .arg(&dl.entry_id)
             .arg(env.encode())
             .arg(env.tenant.as_str())
             .arg(now_ms())
             .arg(self.config().status_ttl.as_secs().max(1))
+            .arg(id.as_str())
+            .arg(keys.queue_keys_prefix())
+            .arg(lane.as_str())
+            .arg(super::GROUP)
             .invoke_async(&mut self.conn())
             .await?;
         Ok(replayed == 1)

@@ -1,6 +1,8 @@
 //! The Redis Streams job queue: one stream per (lane, tenant), read through one consumer group
-//! by every worker; a sorted set for delayed jobs (retries, rate-limit deferrals); a dead-letter
-//! stream; a status hash per job.
+//! by every worker; per lane, a ready index of the tenants with undelivered entries (kept by the
+//! same scripts that add entries) that claims rotate over, and a wake list idle workers block on;
+//! a sorted set of live consumers whose expired members' entries are reclaimed; a sorted set for
+//! delayed jobs (retries, rate-limit deferrals); a dead-letter stream; a status hash per job.
 //!
 //! Guarantees: from the moment `enqueue` returns, the job is in Redis; it ends acknowledged or in
 //! the dead-letter stream with its reason. Delivery is at least once. See ARCHITECTURE.md.
@@ -16,15 +18,14 @@ mod scripts;
 mod status;
 mod worker;
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::AsyncCommands;
 
 pub use admit::AdmitOutcome;
 pub use backoff::{spread, RetryPolicy, MAX_SPREAD, MIN_SPREAD};
-pub use config::{QueueConfig, QueueTuning};
+pub use config::{QueueConfig, QueueTuning, ReservedShare};
 pub use dlq::DeadLetter;
 pub use maintenance::{LaneStats, QueueStats};
 pub use metrics::QueueMetrics;
@@ -40,6 +41,10 @@ use scripts::Scripts;
 
 /// The consumer group every worker joins.
 pub const GROUP: &str = "workers";
+
+/// Jobs per `enqueue_batch.lua` call: small enough that one call stays well under a millisecond
+/// of Redis time (other clients wait while a script runs).
+const ENQUEUE_BATCH: usize = 50;
 
 /// What went wrong talking to the queue.
 #[derive(Debug, thiserror::Error)]
@@ -74,8 +79,6 @@ struct Inner {
     config: QueueConfig,
     scripts: Scripts,
     metrics: QueueMetrics,
-    /// Streams whose consumer group this process has already made sure of.
-    known_streams: Mutex<HashSet<String>>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -112,7 +115,6 @@ impl Queue {
                 config,
                 scripts: Scripts::new(),
                 metrics,
-                known_streams: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -146,6 +148,12 @@ impl Queue {
         &self.inner.scripts
     }
 
+    /// (name, SHA1) of the queue's per-job and per-claim scripts, so benchmarks and diagnostics
+    /// can attribute `EVALSHA` calls seen in `SLOWLOG` to a script.
+    pub fn script_hashes(&self) -> Vec<(&'static str, String)> {
+        self.inner.scripts.hashes()
+    }
+
     /// Takes or renews the lease `key` for `token`; true while `token` holds it. Used for the
     /// scheduler's leadership and for worker consumer names.
     pub async fn hold_lease(
@@ -170,58 +178,6 @@ impl Queue {
         Ok(self.inner.conn.ping().await?)
     }
 
-    /// Makes sure the stream of (`tenant`, `lane`) exists with the consumer group, and that the
-    /// lane's tenant set names the tenant. Cached per process.
-    pub(crate) async fn ensure_stream(
-        &self,
-        tenant: &TenantId,
-        lane: Lane,
-    ) -> Result<(), QueueError> {
-        let stream = self.keys().stream(tenant, lane);
-        if self.stream_known(&stream) {
-            return Ok(());
-        }
-        self.create_group(&stream).await?;
-        let mut c = self.conn();
-        let _: () = c
-            .sadd(self.keys().lane_tenants(lane), tenant.as_str())
-            .await?;
-        self.inner
-            .known_streams
-            .lock()
-            .expect("lock")
-            .insert(stream);
-        Ok(())
-    }
-
-    /// Whether [`Queue::ensure_stream`] has already made sure of `stream` in this process.
-    fn stream_known(&self, stream: &str) -> bool {
-        self.inner
-            .known_streams
-            .lock()
-            .expect("lock")
-            .contains(stream)
-    }
-
-    /// `XGROUP CREATE stream workers 0 MKSTREAM`, tolerating an existing group. The group starts
-    /// at 0 so entries added before it existed are still delivered.
-    pub(crate) async fn create_group(&self, stream: &str) -> Result<(), QueueError> {
-        let mut c = self.conn();
-        let r: redis::RedisResult<()> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(stream)
-            .arg(GROUP)
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut c)
-            .await;
-        match r {
-            Ok(()) => Ok(()),
-            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// Enqueues one job. With an idempotency key, the same key within the window returns the first
     /// job's id and creates nothing.
     pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued, QueueError> {
@@ -229,23 +185,21 @@ impl Queue {
         Ok(out.pop().expect("one result per job"))
     }
 
-    /// Enqueues many jobs in one pipelined round trip.
+    /// Enqueues many jobs: those without an idempotency key in batch scripts of
+    /// [`ENQUEUE_BATCH`] jobs, the others one script each; the calls are pipelined on the
+    /// multiplexed connection. Every job is indexed as ready in the same step it is stored.
     pub async fn enqueue_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, QueueError> {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let mut seen = HashSet::new();
-        for j in &jobs {
-            if seen.insert((j.tenant.clone(), j.lane)) {
-                self.ensure_stream(&j.tenant, j.lane).await?;
-            }
-        }
         let now = now_ms();
         let cfg = &self.inner.config;
         let keys = self.keys();
-        let mut pipe = redis::pipe();
+        let prefix = keys.queue_keys_prefix();
         let mut results: Vec<Option<Enqueued>> = Vec::with_capacity(jobs.len());
         let mut idempotent = Vec::new();
+        let mut batches: Vec<redis::ScriptInvocation<'_>> = Vec::new();
+        let mut in_batch = ENQUEUE_BATCH;
         for job in jobs {
             let id = JobId::generate();
             let (tenant, kind, lane) = (job.tenant.clone(), job.kind.clone(), job.lane);
@@ -272,44 +226,39 @@ impl Queue {
                 results.push(None);
                 continue;
             }
-            pipe.cmd("XADD")
-                .arg(&stream)
-                .arg("*")
-                .arg("e")
+            if in_batch == ENQUEUE_BATCH {
+                let mut inv = self.scripts().enqueue_batch.prepare_invoke();
+                inv.arg(&prefix)
+                    .arg(GROUP)
+                    .arg(cfg.status_ttl.as_secs().max(1))
+                    .arg(now);
+                batches.push(inv);
+                in_batch = 0;
+            }
+            let inv = batches.last_mut().expect("a batch is open");
+            inv.key(stream).key(status);
+            inv.arg(id.as_str())
                 .arg(env)
-                .ignore();
-            pipe.cmd("HSET")
-                .arg(&status)
-                .arg("state")
-                .arg("queued")
-                .arg("attempt")
-                .arg(1)
-                .arg("tenant")
                 .arg(tenant.as_str())
-                .arg("kind")
                 .arg(kind.as_str())
-                .arg("lane")
-                .arg(lane.as_str())
-                .arg("created")
-                .arg(now)
-                .arg("updated")
-                .arg(now)
-                .ignore();
-            pipe.expire(&status, cfg.status_ttl.as_secs() as i64)
-                .ignore();
+                .arg(lane.as_str());
+            in_batch += 1;
             enqueued.inc();
             results.push(Some(Enqueued { id, created: true }));
         }
-        if results.iter().any(Option::is_some) {
-            let _: () = pipe.query_async(&mut self.conn()).await?;
-        }
-        // Idempotent enqueues run as scripts; the multiplexed connection pipelines them.
         let conn = self.conn();
+        let stored = futures::future::join_all(batches.iter().map(|inv| {
+            let mut c = conn.clone();
+            async move { inv.invoke_async::<i64>(&mut c).await }
+        }));
         let answers = futures::future::join_all(idempotent.iter().map(|(_, inv, _)| {
             let mut c = conn.clone();
             async move { inv.invoke_async::<(String, i64)>(&mut c).await }
-        }))
-        .await;
+        }));
+        let (stored, answers) = futures::join!(stored, answers);
+        for r in stored {
+            r?;
+        }
         for ((slot, _, enqueued), answer) in idempotent.iter().zip(answers) {
             let (id, created) = answer?;
             if created == 1 {
@@ -348,7 +297,9 @@ impl Queue {
             .arg(tenant.as_str())
             .arg(kind.as_str())
             .arg(lane.as_str())
-            .arg(now);
+            .arg(now)
+            .arg(self.keys().queue_keys_prefix())
+            .arg(GROUP);
     }
 
     /// Records how far a running job has got (shown by `GET /v1/jobs/{id}` and the CLI).

@@ -54,6 +54,9 @@ pub struct JobStatus {
     pub attempt: u32,
     /// How many times a worker completed it (more than 1 means at-least-once redelivery ran it again).
     pub completions: u32,
+    /// How many times its current attempt was handed to a worker: 1, or more when a worker died
+    /// (or stalled past the claim-idle time) while running it and a peer took it over.
+    pub deliveries: u32,
     /// First enqueue, ms since the epoch.
     pub created_ms: i64,
     /// Last change, ms since the epoch.
@@ -84,6 +87,7 @@ impl JobStatus {
             state: JobState::parse(f.get("state")?)?,
             attempt: num("attempt").unwrap_or(1) as u32,
             completions: num("completions").unwrap_or(0) as u32,
+            deliveries: num("deliveries").unwrap_or(0) as u32,
             created_ms: num("created").unwrap_or(0),
             updated_ms: num("updated").unwrap_or(0),
             next_run_ms: num("next_run"),

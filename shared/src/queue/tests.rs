@@ -68,8 +68,6 @@ fn the_combined_script_wraps_both_scripts_unchanged() {
 async fn concurrent_requests_admit_and_enqueue_exactly_the_burst() {
     let (q, adm, _guard) = queue().await;
     let tenant = TenantId::new("acme");
-    // Made sure of, so every request below takes the one-call path.
-    q.ensure_stream(&tenant, Lane::Interactive).await.unwrap();
     let rate = adm.rate_check(&tenant, "requests", spec(5));
     let outcomes = futures::future::join_all((0..40).map(|i| {
         let (q, rate, tenant) = (q.clone(), rate.clone(), tenant.clone());
@@ -114,7 +112,6 @@ async fn concurrent_requests_admit_and_enqueue_exactly_the_burst() {
 async fn a_refused_request_stores_nothing_and_names_the_wait() {
     let (q, adm, _guard) = queue().await;
     let tenant = TenantId::new("acme");
-    q.ensure_stream(&tenant, Lane::Interactive).await.unwrap();
     let rate = adm.rate_check(&tenant, "requests", spec(1));
     assert!(matches!(
         q.enqueue_admitted(job(&tenant, "first"), &rate)
@@ -149,7 +146,6 @@ async fn a_refused_request_stores_nothing_and_names_the_wait() {
 async fn a_duplicate_creates_nothing_but_counts_against_the_rate() {
     let (q, adm, _guard) = queue().await;
     let tenant = TenantId::new("acme");
-    q.ensure_stream(&tenant, Lane::Interactive).await.unwrap();
     let rate = adm.rate_check(&tenant, "requests", spec(3));
     let admit = |key: &'static str| {
         let (q, rate, tenant) = (q.clone(), rate.clone(), tenant.clone());
@@ -192,8 +188,8 @@ async fn the_combined_and_two_call_paths_decide_alike() {
     let sequence = ["a", "b", "a", "c", "b", "d", "e", "a", "f"];
     let combined = TenantId::new("one");
     let two_calls = TenantId::new("two");
-    // No `ensure_stream` first: the combined tenant's first request also takes the path that
-    // makes sure of the stream, then the one-call path.
+    // The combined tenant's first request also creates its stream, group and ready index in the
+    // same call.
     let mut seen = HashMap::<TenantId, Vec<Seen>>::new();
     for tenant in [&combined, &two_calls] {
         let rate = adm.rate_check(tenant, "requests", spec(4));

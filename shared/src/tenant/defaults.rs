@@ -214,7 +214,7 @@ pub struct QueueDefaults {
     pub backoff_base_ms: u64,
     /// Cap on the retry delay.
     pub backoff_max_ms: u64,
-    /// A claimed job idle this long is taken over by another worker.
+    /// A worker that has not renewed its liveness this long is presumed dead; its jobs are reclaimed.
     pub claim_idle_ms: u64,
     /// Deliveries (claims, including crashes) before a job is treated as poison.
     pub max_deliveries: u32,
@@ -228,6 +228,13 @@ pub struct QueueDefaults {
     /// ms from its first deferral, before it is dead-lettered (default one hour).
     #[serde(default)]
     pub defer_deadline_ms: Option<u64>,
+    /// How long running jobs may finish at shutdown (optional; read by `QueueConfig::load`).
+    #[serde(default)]
+    pub shutdown_grace_ms: Option<u64>,
+    /// Shares of worker slots kept for interactive and default work (optional; read and
+    /// checked by `QueueConfig::load`).
+    #[serde(default)]
+    pub reserved_share: Option<serde_json::Value>,
 }
 
 /// The weekly digest schedule.

@@ -1,324 +1,230 @@
-//! Claiming: fair reads across tenant streams in lane priority order, a restarted consumer's own
-//! pending entries, reclaiming entries of dead consumers with XAUTOCLAIM, claim extension for long
-//! jobs, and the consumer-name lease.
+//! Claiming: one `claim.lua` call plans what this worker can start now and no more: it takes
+//! over the entries of a consumer presumed dead first, then picks the tenants to read from,
+//! rotating the lanes' ready indexes, a share of each lane's room per tenant; the worker then
+//! reads those streams and settles them (`read.rs`). Its cost grows with the entries claimed,
+//! not with the number of tenants. Also a restarted consumer's own pending entries, the
+//! promotion of due delayed jobs and the depth gauges this worker exports.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::streams::{StreamId, StreamReadReply};
-use redis::AsyncCommands;
-use tokio::sync::Notify;
-
 use super::finish::Claimed;
-use super::{InFlight, WorkerOptions};
-use crate::ids::TenantId;
+use super::read::{read_planned, Planned};
+use super::slots::Room;
+use crate::ids::{JobId, TenantId};
 use crate::job::{Envelope, Lane};
 use crate::queue::{now_ms, Queue, QueueError, GROUP};
-use crate::redis_conn::RedisConn;
 
-/// How often a worker refreshes its queue depth gauges.
+/// How often a worker refreshes its queue depth gauges (read from the published figures).
 const DEPTH_EVERY: Duration = Duration::from_secs(5);
 
-fn entry_bytes(e: &mut StreamId) -> Vec<u8> {
-    match e.map.remove("e") {
-        Some(redis::Value::BulkString(b)) => b,
-        _ => Vec::new(),
-    }
+/// How often a worker promotes due delayed jobs (cheap and idempotent, so retries flow without a
+/// scheduler).
+const PROMOTE_EVERY: Duration = Duration::from_millis(200);
+
+/// Tenants one claim visits at most, so one call stays short whatever the room; a claim stopped
+/// by it says so and the worker claims again at once.
+const MAX_VISITS: usize = 128;
+
+/// Entries one claim takes at most, so one call stays well under a millisecond of Redis time;
+/// a worker with more room claims again at once.
+const MAX_ENTRIES: usize = 100;
+
+/// Most of its own pending entries a restarted worker takes back in one call.
+const OWN_AT_ONCE: usize = 100_000;
+
+/// One claimed entry as `claim.lua` answers it: lane, tenant, entry id, envelope, deliveries,
+/// job id ('' when the entry has none), marked running (0/1).
+type Entry = (String, String, String, Vec<u8>, u32, String, i64);
+
+/// What one claim took.
+pub(crate) struct Batch {
+    pub entries: Vec<Claimed>,
+    /// The claim stopped at its visit bound with room left: claim again before waiting.
+    pub more: bool,
 }
 
-/// Reads batches for one worker.
+/// Claims for one worker.
 pub(crate) struct Claimer {
     queue: Queue,
-    options: WorkerOptions,
-    /// Connection for blocking reads, so they never hold up other commands.
-    blocking: RedisConn,
-    /// Streams per lane, with their tenants, refreshed periodically.
-    streams: Vec<(Lane, Vec<(String, TenantId)>)>,
-    /// Stream key -> (tenant, lane).
-    owners: HashMap<String, (TenantId, Lane)>,
-    refreshed: Option<Instant>,
-    reclaimed: Instant,
-    promoted: Instant,
-    /// When the depth gauges were last refreshed (every worker exports them).
+    consumer: Arc<str>,
+    promote_delayed: bool,
+    promoted: Option<Instant>,
+    /// When the depth gauges were last refreshed.
     measured: Option<Instant>,
 }
 
 impl Claimer {
-    pub(crate) async fn new(queue: Queue, options: WorkerOptions) -> Result<Self, QueueError> {
-        let blocking = queue.dedicated_connection().await?;
-        let now = Instant::now();
-        Ok(Self {
+    pub fn new(queue: Queue, consumer: Arc<str>, promote_delayed: bool) -> Self {
+        Self {
             queue,
-            options,
-            blocking,
-            streams: Vec::new(),
-            owners: HashMap::new(),
-            refreshed: None,
-            reclaimed: now,
-            promoted: now,
+            consumer,
+            promote_delayed,
+            promoted: None,
             measured: None,
+        }
+    }
+
+    /// Claims within `room`: entries of a dead consumer first, then new entries by lane
+    /// priority, tenants in rotation.
+    pub async fn claim(&mut self, room: &Room) -> Result<Batch, QueueError> {
+        if self.promote_delayed && self.promoted.is_none_or(|t| t.elapsed() >= PROMOTE_EVERY) {
+            self.queue.promote_due().await?;
+            self.promoted = Some(Instant::now());
+        }
+        if self.measured.is_none_or(|t| t.elapsed() >= DEPTH_EVERY) {
+            // A failure here is not a claim failure.
+            if let Err(e) = self.queue.refresh_depth_gauges().await {
+                tracing::debug!(error = %e, "refreshing queue depth gauges failed");
+            }
+            self.measured = Some(Instant::now());
+        }
+        let capped = Room {
+            total: room.total.min(MAX_ENTRIES),
+            ..*room
+        };
+        let (more, mut entries, plan) = self.invoke("claim", &capped).await?;
+        let (read, short) = read_planned(&self.queue, &self.consumer, &plan).await?;
+        entries.extend(read);
+        let filled = entries.len() == MAX_ENTRIES && room.total > MAX_ENTRIES;
+        Ok(Batch {
+            entries,
+            more: more == 1 || short || filled,
         })
     }
 
-    async fn refresh(&mut self) -> Result<(), QueueError> {
-        if self
-            .refreshed
-            .is_some_and(|t| t.elapsed() < self.options.tenant_refresh)
-        {
-            return Ok(());
+    /// Every entry still pending for this consumer name (a restarted worker's, after a crash),
+    /// claimed again by it, whatever the room: the runtime starts what fits and hands back the
+    /// rest at once.
+    pub async fn own_pending(&mut self) -> Result<Vec<Claimed>, QueueError> {
+        // Far above any concurrency, and a number Lua passes on to Redis as an integer.
+        let all = Room {
+            total: OWN_AT_ONCE,
+            default_and_bulk: OWN_AT_ONCE,
+            bulk: OWN_AT_ONCE,
+        };
+        let (_, entries, _) = self.invoke("own", &all).await?;
+        if !entries.is_empty() {
+            tracing::info!(
+                entries = entries.len(),
+                "this consumer's pending entries from an earlier run are taken back first"
+            );
         }
-        let mut streams = Vec::new();
-        for lane in Lane::ALL {
-            let mut v = Vec::new();
-            for tenant in self.queue.lane_tenants(lane).await? {
-                let key = self.queue.keys().stream(&tenant, lane);
-                if !self.owners.contains_key(&key) {
-                    self.queue.create_group(&key).await?;
-                    self.owners.insert(key.clone(), (tenant.clone(), lane));
-                }
-                v.push((key, tenant));
-            }
-            streams.push((lane, v));
-        }
-        self.streams = streams;
-        self.refreshed = Some(Instant::now());
-        Ok(())
+        Ok(entries)
     }
 
-    fn to_claimed(&self, stream: &str, mut e: StreamId, deliveries: u32) -> Option<Claimed> {
-        let (tenant, lane) = self.owners.get(stream)?.clone();
-        Some(Claimed {
-            stream: stream.to_owned(),
-            entry_id: std::mem::take(&mut e.id),
-            raw: entry_bytes(&mut e),
+    /// One claim of up to `free` entries (at most a worker's per-call bound) of any lane, nothing
+    /// else (no promotion, no gauges); how many it took. The entries stay pending under this consumer.
+    pub async fn claim_only(&self, free: usize) -> Result<usize, QueueError> {
+        let free = free.min(MAX_ENTRIES);
+        let room = Room {
+            total: free,
+            default_and_bulk: free,
+            bulk: free,
+        };
+        let (_, taken, plan) = self.invoke("claim", &room).await?;
+        let (read, _) = read_planned(&self.queue, &self.consumer, &plan).await?;
+        Ok(taken.len() + read.len())
+    }
+
+    /// Runs `claim.lua`: whether the visit bound stopped it, the entries it took over, and the
+    /// streams it planned for this worker to read.
+    async fn invoke(
+        &self,
+        mode: &str,
+        room: &Room,
+    ) -> Result<(i64, Vec<Claimed>, Vec<Planned>), QueueError> {
+        let keys = self.queue.keys();
+        let (more, raw, flat_plan): (i64, Vec<Entry>, Vec<String>) = self
+            .queue
+            .scripts()
+            .claim
+            .key(keys.consumers())
+            .key(keys.owned(&self.consumer))
+            .key(keys.consumers_tick())
+            .arg(keys.queue_keys_prefix())
+            .arg(GROUP)
+            .arg(&*self.consumer)
+            .arg(room.total)
+            .arg(room.default_and_bulk)
+            .arg(room.bulk)
+            .arg(self.queue.config().claim_idle.as_millis() as u64)
+            .arg(MAX_VISITS)
+            .arg(mode)
+            .invoke_async(&mut self.queue.conn())
+            .await?;
+        let mut out = Vec::with_capacity(raw.len());
+        for entry in raw {
+            let c = self.to_claimed(entry)?;
+            if c.deliveries > 1 {
+                tracing::info!(
+                    stream = c.stream,
+                    entry_id = c.entry_id,
+                    deliveries = c.deliveries,
+                    "took over a job delivered before (its worker died, or this one restarted)"
+                );
+                self.queue
+                    .metrics()
+                    .reclaimed
+                    .with_label_values(&[c.tenant.as_str(), c.lane.as_str()])
+                    .inc();
+            }
+            out.push(c);
+        }
+        let mut plan = Vec::with_capacity(flat_plan.len() / 3);
+        for p in flat_plan.chunks_exact(3) {
+            let lane = Lane::parse(&p[0]).ok_or_else(|| {
+                QueueError::Corrupt(format!("claim planned an unknown lane {}", p[0]))
+            })?;
+            let count = p[2]
+                .parse()
+                .map_err(|_| QueueError::Corrupt(format!("claim planned a count of {}", p[2])))?;
+            plan.push(Planned {
+                lane,
+                tenant: TenantId::new(p[1].clone()),
+                count,
+            });
+        }
+        Ok((more, out, plan))
+    }
+
+    fn to_claimed(&self, entry: Entry) -> Result<Claimed, QueueError> {
+        let (lane, tenant, entry_id, raw, deliveries, id, marked) = entry;
+        let lane = Lane::parse(&lane)
+            .ok_or_else(|| QueueError::Corrupt(format!("claim answered an unknown lane {lane}")))?;
+        let tenant = TenantId::new(tenant);
+        let job_id = if id.is_empty() {
+            Envelope::probe_id(&raw)
+        } else {
+            Some(JobId::new(id))
+        };
+        Ok(Claimed {
+            consumer: self.consumer.clone(),
+            job_id,
+            marked: marked == 1,
+            stream: self.queue.keys().stream(&tenant, lane),
+            entry_id,
+            raw,
             tenant,
             lane,
             deliveries,
         })
     }
-
-    /// Interleaves entries of several streams (tenants) so that no tenant's batch runs ahead.
-    fn interleave(&self, reply: StreamReadReply, out: &mut Vec<Claimed>) {
-        let mut per_stream: Vec<std::vec::IntoIter<StreamId>> = Vec::new();
-        let mut names = Vec::new();
-        for k in reply.keys {
-            names.push(k.key);
-            per_stream.push(k.ids.into_iter());
-        }
-        loop {
-            let mut any = false;
-            for (i, it) in per_stream.iter_mut().enumerate() {
-                if let Some(e) = it.next() {
-                    any = true;
-                    if let Some(c) = self.to_claimed(&names[i], e, 1) {
-                        out.push(c);
-                    }
-                }
-            }
-            if !any {
-                break;
-            }
-        }
-    }
-
-    async fn read(
-        &self,
-        conn: &mut RedisConn,
-        streams: &[&str],
-        count: usize,
-        block: Option<Duration>,
-    ) -> Result<StreamReadReply, QueueError> {
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(GROUP)
-            .arg(&self.options.consumer)
-            .arg("COUNT")
-            .arg(count);
-        if let Some(b) = block {
-            cmd.arg("BLOCK").arg(b.as_millis() as u64);
-        }
-        cmd.arg("STREAMS").arg(streams);
-        for _ in streams {
-            cmd.arg(">");
-        }
-        let reply: Option<StreamReadReply> = cmd.query_async(conn).await?;
-        Ok(reply.unwrap_or_default())
-    }
-
-    /// Up to about `free` entries: reclaimed ones first, then new ones by lane priority, blocking
-    /// briefly when there is nothing to do.
-    pub(crate) async fn next_batch(
-        &mut self,
-        free: usize,
-        may_block: bool,
-    ) -> Result<Vec<Claimed>, QueueError> {
-        self.refresh().await?;
-        let mut out = Vec::new();
-        if self.options.promote_delayed && self.promoted.elapsed() >= Duration::from_millis(200) {
-            self.queue.promote_due().await?;
-            self.promoted = Instant::now();
-        }
-        if self.measured.is_none_or(|t| t.elapsed() >= DEPTH_EVERY) {
-            // Depth gauges for this process's /metrics; a failure here is not a claim failure.
-            if let Err(e) = self.queue.stats().await {
-                tracing::debug!(error = %e, "refreshing queue depth gauges failed");
-            }
-            self.measured = Some(Instant::now());
-        }
-        let reclaim_every = self.queue.config().claim_idle / 2;
-        if self.reclaimed.elapsed() >= reclaim_every {
-            self.reclaim(free, &mut out).await?;
-            self.reclaimed = Instant::now();
-            if !out.is_empty() {
-                return Ok(out);
-            }
-        }
-        let mut shared = self.queue.conn();
-        for (_, lane_streams) in &self.streams {
-            if lane_streams.is_empty() || out.len() >= free {
-                continue;
-            }
-            let keys: Vec<&str> = lane_streams.iter().map(|(k, _)| k.as_str()).collect();
-            let per = (free - out.len()).div_ceil(keys.len()).max(1);
-            let reply = self.read(&mut shared, &keys, per, None).await?;
-            self.interleave(reply, &mut out);
-        }
-        if !out.is_empty() || !may_block {
-            return Ok(out);
-        }
-        let all: Vec<&str> = self
-            .streams
-            .iter()
-            .flat_map(|(_, v)| v.iter().map(|(k, _)| k.as_str()))
-            .collect();
-        if all.is_empty() {
-            tokio::time::sleep(self.options.block).await;
-            return Ok(out);
-        }
-        let per = free.div_ceil(all.len()).max(1);
-        let mut conn = self.blocking.clone();
-        let reply = self
-            .read(&mut conn, &all, per, Some(self.options.block))
-            .await?;
-        self.interleave(reply, &mut out);
-        // Highest-priority lane first within the batch.
-        out.sort_by_key(|c| c.lane);
-        Ok(out)
-    }
-
-    /// Takes over entries idle longer than the claim-idle time in any consumer's hands.
-    async fn reclaim(&self, free: usize, out: &mut Vec<Claimed>) -> Result<(), QueueError> {
-        let idle = self.queue.config().claim_idle.as_millis() as u64;
-        for (stream, _) in self.streams.iter().flat_map(|(_, v)| v.iter()) {
-            let mut cursor = "0-0".to_owned();
-            loop {
-                type Reply = (
-                    String,
-                    Vec<(String, Vec<(String, redis::Value)>, u32)>,
-                    Vec<String>,
-                );
-                let (next, entries, deleted): Reply = self
-                    .queue
-                    .scripts()
-                    .reclaim
-                    .key(stream)
-                    .arg(GROUP)
-                    .arg(&self.options.consumer)
-                    .arg(idle)
-                    .arg(&cursor)
-                    .arg(free.max(1))
-                    .invoke_async(&mut self.queue.conn())
-                    .await?;
-                for id in &deleted {
-                    tracing::warn!(stream, entry_id = id, "a pending entry was deleted before it completed (trimmed or removed by an operator)");
-                }
-                for (id, fields, deliveries) in entries {
-                    let e = StreamId {
-                        id,
-                        map: fields.into_iter().collect(),
-                        ..StreamId::default()
-                    };
-                    if let Some(c) = self.to_claimed(stream, e, deliveries) {
-                        self.queue
-                            .metrics()
-                            .reclaimed
-                            .with_label_values(&[c.tenant.as_str(), c.lane.as_str()])
-                            .inc();
-                        tracing::info!(stream, entry_id = %c.entry_id, deliveries, "reclaimed a stalled job");
-                        out.push(c);
-                    }
-                }
-                if next == "0-0" || out.len() >= free {
-                    break;
-                }
-                cursor = next;
-            }
-        }
-        Ok(())
-    }
-
-    /// This consumer's own pending entries (left by a previous run under the same name).
-    pub(crate) async fn own_pending(&mut self) -> Result<Vec<Claimed>, QueueError> {
-        self.refreshed = None;
-        self.refresh().await?;
-        let mut out = Vec::new();
-        let mut c = self.queue.conn();
-        let streams: Vec<String> = self.owners.keys().cloned().collect();
-        for stream in streams {
-            let pending: Vec<(String, String, u64, u32)> = redis::cmd("XPENDING")
-                .arg(&stream)
-                .arg(GROUP)
-                .arg("-")
-                .arg("+")
-                .arg(10_000)
-                .arg(&self.options.consumer)
-                .query_async(&mut c)
-                .await?;
-            if pending.is_empty() {
-                continue;
-            }
-            let counts: HashMap<String, u32> = pending.iter().map(|p| (p.0.clone(), p.3)).collect();
-            let ids: Vec<&str> = pending.iter().map(|p| p.0.as_str()).collect();
-            let claimed: Vec<StreamId> = {
-                let r: redis::streams::StreamClaimReply = redis::cmd("XCLAIM")
-                    .arg(&stream)
-                    .arg(GROUP)
-                    .arg(&self.options.consumer)
-                    .arg(0)
-                    .arg(&ids)
-                    .query_async(&mut c)
-                    .await?;
-                r.ids
-            };
-            for e in claimed {
-                let deliveries = counts.get(&e.id).copied().unwrap_or(1) + 1;
-                if let Some(cl) = self.to_claimed(&stream, e, deliveries) {
-                    out.push(cl);
-                }
-            }
-            tracing::info!(
-                stream,
-                entries = ids.len(),
-                "draining this consumer's pending entries first"
-            );
-        }
-        Ok(out)
-    }
 }
 
-/// Marks a batch of jobs running (one pipeline).
+/// Marks jobs running whose entries did not name their job id (written by an older version), so
+/// the claim script could not (one pipeline).
 pub(crate) async fn mark_running(
     queue: &Queue,
     consumer: &str,
-    jobs: &[(Claimed, Envelope)],
+    jobs: &[(&Claimed, &Envelope)],
 ) -> Result<(), QueueError> {
     if jobs.is_empty() {
         return Ok(());
     }
     let now = now_ms();
     let mut pipe = redis::pipe();
-    for (_, env) in jobs {
+    for (claimed, env) in jobs {
         pipe.cmd("HSET")
             .arg(queue.keys().status(&env.tenant, &env.id))
             .arg("state")
@@ -329,117 +235,10 @@ pub(crate) async fn mark_running(
             .arg(consumer)
             .arg("updated")
             .arg(now)
+            .arg("deliveries")
+            .arg(claimed.deliveries)
             .ignore();
     }
     let _: () = pipe.query_async(&mut queue.conn()).await?;
     Ok(())
-}
-
-/// Extends claims on in-flight entries and renews the consumer lease, until `stop`.
-pub(crate) async fn run_heartbeat(
-    queue: Queue,
-    options: WorkerOptions,
-    token: String,
-    inflight: InFlight,
-    stop: Arc<Notify>,
-) {
-    let consumer = options.consumer.clone();
-    let lease = options.consumer_lease;
-    let every = (queue.config().claim_idle / 3).min(lease / 3);
-    loop {
-        tokio::select! {
-            _ = stop.notified() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-        let mut by_stream: HashMap<String, Vec<String>> = HashMap::new();
-        for (stream, id) in inflight.lock().expect("lock").keys() {
-            by_stream
-                .entry(stream.clone())
-                .or_default()
-                .push(id.clone());
-        }
-        for (stream, ids) in by_stream {
-            let r: Result<Vec<String>, _> = queue
-                .scripts()
-                .extend
-                .key(&stream)
-                .arg(GROUP)
-                .arg(&consumer)
-                .arg(&ids)
-                .invoke_async(&mut queue.conn())
-                .await;
-            match r {
-                Ok(kept) if kept.len() < ids.len() => tracing::warn!(
-                    stream,
-                    lost = ids.len() - kept.len(),
-                    "some running jobs were taken over by another worker (this one stalled past the claim-idle time)"
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "extending job claims failed"),
-            }
-        }
-        match queue
-            .hold_lease(&queue.keys().consumer_lease(&consumer), &token, lease)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => tracing::error!(
-                consumer,
-                "another process took this consumer name's lease (this one stalled past it)"
-            ),
-            Err(e) => tracing::warn!(error = %e, "renewing the consumer lease failed"),
-        }
-    }
-}
-
-/// Takes the lease on a consumer name for `token`. A name still leased by an earlier incarnation
-/// of this worker (it crashed; same host and pid, as in a restarted container) is waited for until
-/// its lease expires, so the restarted worker drains its own pending entries; a name that stays
-/// leased longer is held by a live duplicate, and a unique variant is used instead.
-pub(crate) async fn take_consumer_lease(
-    queue: &Queue,
-    wanted: &str,
-    token: &str,
-    lease: Duration,
-) -> Result<String, QueueError> {
-    let key = queue.keys().consumer_lease(wanted);
-    let deadline = Instant::now() + lease + Duration::from_millis(500);
-    let mut warned = false;
-    while Instant::now() < deadline {
-        if queue.hold_lease(&key, token, lease).await? {
-            return Ok(wanted.to_owned());
-        }
-        if !warned {
-            tracing::warn!(
-                consumer = wanted,
-                wait_ms = lease.as_millis() as u64,
-                "consumer name is leased (a previous run that crashed, or a live duplicate); waiting for the lease to expire"
-            );
-            warned = true;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let name = format!(
-        "{wanted}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    tracing::warn!(
-        consumer = wanted,
-        using = name,
-        "consumer name is held by a live worker; using a unique variant"
-    );
-    queue
-        .hold_lease(&queue.keys().consumer_lease(&name), token, lease)
-        .await?;
-    Ok(name)
-}
-
-/// Drops the lease at a clean stop (only if this process still holds it).
-pub(crate) async fn release_consumer_lease(queue: &Queue, consumer: &str, token: &str) {
-    let key = queue.keys().consumer_lease(consumer);
-    let mut c = queue.conn();
-    let holder: redis::RedisResult<Option<String>> = c.get(&key).await;
-    if holder.ok().flatten().as_deref() == Some(token) {
-        let _: redis::RedisResult<()> = c.del(&key).await;
-    }
 }

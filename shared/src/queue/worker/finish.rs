@@ -1,19 +1,30 @@
 //! How a claimed entry ends: acknowledged (batched), rescheduled, deferred, dead-lettered, or
-//! handed back at shutdown. Each transition is one atomic script or pipeline, so a job is always
-//! in exactly one place.
+//! handed back (unstarted, or unfinished at shutdown). Each transition is one atomic script, so
+//! a job is always in exactly one place.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::ids::TenantId;
+use crate::ids::{JobId, TenantId};
 use crate::job::{Envelope, JobError, Lane};
 use crate::queue::spread;
 use crate::queue::{now_ms, Queue, QueueError, GROUP};
 
+/// Jobs per `ack.lua` call: one call stays well under a millisecond of Redis time.
+const ACK_CHUNK: usize = 100;
+
 /// A claimed stream entry.
 #[derive(Clone, Debug)]
 pub(crate) struct Claimed {
+    /// The consumer that claimed it (whose owned set names the stream).
+    pub consumer: Arc<str>,
+    /// The job's id, from the entry's `i` field or read from an envelope that does not decode;
+    /// `None` only for an entry with neither.
+    pub job_id: Option<JobId>,
+    /// True when the claim script already marked the job running.
+    pub marked: bool,
     /// Stream key it was read from.
     pub stream: String,
     /// Entry id in that stream.
@@ -36,9 +47,14 @@ pub(crate) struct Ack {
     pub result: Option<String>,
 }
 
-/// Flushes acknowledgements in pipelines: one `XACK` per stream per batch, one status update per
-/// job. Runs until the channel closes, then returns after the last batch is written.
-pub(crate) async fn run_acker(queue: Queue, mut rx: mpsc::UnboundedReceiver<Ack>) {
+/// Flushes acknowledgements in batches (`ack.lua`: the statuses, one `XACK` per stream, the
+/// consumer's owned set) of [`ACK_CHUNK`] jobs, pipelined. Runs until the channel closes, then
+/// returns after the last batch is written.
+pub(crate) async fn run_acker(
+    queue: Queue,
+    consumer: Arc<str>,
+    mut rx: mpsc::UnboundedReceiver<Ack>,
+) {
     let mut batch: Vec<Ack> = Vec::with_capacity(1024);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -50,7 +66,7 @@ pub(crate) async fn run_acker(queue: Queue, mut rx: mpsc::UnboundedReceiver<Ack>
         }
         let mut delay = Duration::from_millis(20);
         loop {
-            match write_acks(&queue, &batch).await {
+            match write_acks(&queue, &consumer, &batch).await {
                 Ok(()) => break,
                 Err(e) => {
                     // The entries stay pending (so nothing is lost); keep trying.
@@ -64,37 +80,39 @@ pub(crate) async fn run_acker(queue: Queue, mut rx: mpsc::UnboundedReceiver<Ack>
     }
 }
 
-async fn write_acks(queue: &Queue, batch: &[Ack]) -> Result<(), QueueError> {
+async fn write_acks(queue: &Queue, consumer: &str, batch: &[Ack]) -> Result<(), QueueError> {
     let now = now_ms();
-    let mut pipe = redis::pipe();
-    // Status first: if the process dies between the two, the job re-runs (at least once) rather
-    // than being acknowledged with a stale status.
-    for a in batch {
-        let cmd = pipe
-            .cmd("HSET")
-            .arg(&a.status_key)
-            .arg("state")
-            .arg("succeeded")
-            .arg("updated")
-            .arg(now);
-        if let Some(r) = &a.result {
-            cmd.arg("result").arg(r);
+    let owned = queue.keys().owned(consumer);
+    let mut calls = Vec::new();
+    for chunk in batch.chunks(ACK_CHUNK) {
+        let mut inv = queue.scripts().ack.prepare_invoke();
+        inv.key(&owned)
+            .arg(GROUP)
+            .arg(consumer)
+            .arg(now)
+            .arg(chunk.len());
+        for a in chunk {
+            inv.arg(&a.status_key)
+                .arg(a.result.as_deref().unwrap_or(""));
         }
-        cmd.ignore();
-        pipe.cmd("HINCRBY")
-            .arg(&a.status_key)
-            .arg("completions")
-            .arg(1)
-            .ignore();
+        let mut by_stream: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for a in chunk {
+            by_stream.entry(&a.stream).or_default().push(&a.entry_id);
+        }
+        for (stream, ids) in by_stream {
+            inv.arg(stream).arg(ids.len()).arg(ids);
+        }
+        calls.push(inv);
     }
-    let mut by_stream: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for a in batch {
-        by_stream.entry(&a.stream).or_default().push(&a.entry_id);
+    let conn = queue.conn();
+    let done = futures::future::join_all(calls.iter().map(|inv| {
+        let mut c = conn.clone();
+        async move { inv.invoke_async::<i64>(&mut c).await }
+    }))
+    .await;
+    for r in done {
+        r?;
     }
-    for (stream, ids) in by_stream {
-        pipe.cmd("XACK").arg(stream).arg(GROUP).arg(ids).ignore();
-    }
-    let _: () = pipe.query_async(&mut queue.conn()).await?;
     Ok(())
 }
 
@@ -118,6 +136,7 @@ impl Queue {
             .key(keys.delayed())
             .key(keys.delayed_bodies())
             .key(keys.status(&env.tenant, &env.id))
+            .key(keys.owned(&claimed.consumer))
             .arg(GROUP)
             .arg(&claimed.entry_id)
             .arg(env.id.as_str())
@@ -128,12 +147,14 @@ impl Queue {
             .arg(env.attempt)
             .arg(error)
             .arg(now_ms())
+            .arg(&*claimed.consumer)
             .invoke_async(&mut self.conn())
             .await?;
         Ok(())
     }
 
-    /// Moves a claimed entry to the dead-letter stream with `reason`.
+    /// Moves a claimed entry to the dead-letter stream with `reason`; the job's status becomes
+    /// `dead` whenever its id is known (from the envelope, or the entry when it does not decode).
     pub(crate) async fn dead_letter(
         &self,
         claimed: &Claimed,
@@ -141,21 +162,25 @@ impl Queue {
         reason: &str,
     ) -> Result<(), QueueError> {
         let keys = self.keys();
+        let job_id = env.map(|e| &e.id).or(claimed.job_id.as_ref());
         let mut inv = self.scripts().dead_letter.prepare_invoke();
-        inv.key(&claimed.stream).key(keys.dead_letter());
-        if let Some(env) = env {
-            inv.key(keys.status(&env.tenant, &env.id));
+        inv.key(&claimed.stream)
+            .key(keys.dead_letter())
+            .key(keys.owned(&claimed.consumer));
+        if let Some(id) = job_id {
+            inv.key(keys.status(&claimed.tenant, id));
         }
         inv.arg(GROUP)
             .arg(&claimed.entry_id)
-            .arg(env.map(|e| e.id.as_str()).unwrap_or(""))
+            .arg(job_id.map(|id| id.as_str()).unwrap_or(""))
             .arg(claimed.tenant.as_str())
             .arg(env.map(|e| e.kind.as_str()).unwrap_or(""))
             .arg(claimed.lane.as_str())
             .arg(env.map(|e| e.attempt).unwrap_or(0))
             .arg(reason)
             .arg(&claimed.raw)
-            .arg(now_ms());
+            .arg(now_ms())
+            .arg(&*claimed.consumer);
         let _: i64 = inv.invoke_async(&mut self.conn()).await?;
         let kind = env.map(|e| e.kind.as_str()).unwrap_or("unknown");
         self.metrics()
@@ -164,7 +189,7 @@ impl Queue {
             .inc();
         tracing::warn!(
             tenant = %claimed.tenant,
-            job_id = env.map(|e| e.id.as_str()).unwrap_or(""),
+            job_id = job_id.map(|id| id.as_str()).unwrap_or(""),
             kind,
             reason,
             "job moved to the dead-letter stream"
@@ -172,21 +197,29 @@ impl Queue {
         Ok(())
     }
 
-    /// Gives an unfinished entry back to its stream so another worker starts it at once.
+    /// Gives an unstarted or unfinished entry back to its stream (and its tenant back to the
+    /// ready index) so another worker starts it at once.
     pub(crate) async fn hand_back(
         &self,
         claimed: &Claimed,
         env: &Envelope,
     ) -> Result<(), QueueError> {
+        let keys = self.keys();
         let _: i64 = self
             .scripts()
             .handback
             .key(&claimed.stream)
-            .key(self.keys().status(&env.tenant, &env.id))
+            .key(keys.status(&env.tenant, &env.id))
+            .key(keys.owned(&claimed.consumer))
             .arg(GROUP)
             .arg(&claimed.entry_id)
             .arg(&claimed.raw)
             .arg(now_ms())
+            .arg(env.id.as_str())
+            .arg(&*claimed.consumer)
+            .arg(keys.queue_keys_prefix())
+            .arg(claimed.lane.as_str())
+            .arg(claimed.tenant.as_str())
             .invoke_async(&mut self.conn())
             .await?;
         Ok(())

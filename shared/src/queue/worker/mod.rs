@@ -1,23 +1,30 @@
-//! The worker runtime: claims jobs in batches through the consumer group, bounds in-flight work,
-//! runs the handler in one span per job, acknowledges in batches, extends claims of long jobs,
-//! reclaims entries of dead consumers, and shuts down gracefully.
+//! The worker runtime: claims only what it can start now (each lane's room, with slots kept for
+//! interactive work), runs the handler in one span per job, acknowledges in batches, keeps its
+//! liveness so peers never take its jobs, takes over the jobs of peers presumed dead, waits for
+//! new work on the wake lists, and shuts down gracefully.
 
 mod claim;
 mod finish;
+mod liveness;
+mod read;
+mod run_job;
+mod slots;
+mod wake;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::{mpsc, Notify, Semaphore};
+use backon::BackoffBuilder;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
-use tracing::Instrument;
 
 use crate::job::{Envelope, JobError, JobOutcome};
 use crate::queue::{Queue, QueueError};
 use finish::{Ack, Claimed};
+use slots::Slots;
 
 /// A job handler: the worker calls it once per delivery (at least once per job).
 pub trait JobHandler: Send + Sync + 'static {
@@ -34,14 +41,15 @@ pub struct WorkerOptions {
     pub concurrency: usize,
     /// At shutdown, how long in-flight jobs may run before they are handed back.
     pub shutdown_grace: Duration,
-    /// How long one blocking read waits for new entries.
+    /// How long one wait for new work blocks before the worker looks again.
     pub block: Duration,
-    /// How often the set of tenant streams is re-read.
+    /// Ignored: claims no longer read the set of tenant streams (the ready index replaced it).
+    /// Kept so existing callers still compile.
     pub tenant_refresh: Duration,
     /// Also promote due delayed jobs (cheap and idempotent, so retries flow without a scheduler).
     pub promote_delayed: bool,
-    /// Lease on the consumer name, renewed every third of it; a restarted worker with the same
-    /// name waits at most this long to take its name (and its pending entries) back.
+    /// Lease on the consumer name, renewed with the worker's liveness; a restarted worker with
+    /// the same name waits at most this long to take its name (and its pending entries) back.
     pub consumer_lease: Duration,
 }
 
@@ -78,18 +86,21 @@ pub struct WorkerHandle {
     pub finished: Arc<AtomicU64>,
 }
 
-/// The jobs this worker holds, by (stream, entry id), for claim extension and hand-back.
+/// The jobs this worker runs, by (stream, entry id), for the hand-back at shutdown.
 type InFlight = Arc<Mutex<HashMap<(String, String), Arc<(Claimed, Envelope)>>>>;
 
 /// Metric handles by tenant, then kind (looked up without allocating).
 type KindMetricsCache =
-    HashMap<crate::ids::TenantId, HashMap<crate::job::JobKind, Arc<KindMetrics>>>;
+    HashMap<crate::ids::TenantId, HashMap<crate::job::JobKind, Arc<run_job::KindMetrics>>>;
 
-/// Metric handles of one (tenant, kind).
-struct KindMetrics {
-    claimed: prometheus::IntCounter,
-    acked: prometheus::IntCounter,
-    succeeded: prometheus::Histogram,
+/// What a starting job needs from the runtime's loop.
+struct Running {
+    tasks: JoinSet<()>,
+    inflight: InFlight,
+    ack_tx: mpsc::UnboundedSender<Ack>,
+    /// Notified each time a job ends and frees its slot.
+    freed: Arc<Notify>,
+    slots: Arc<Slots>,
 }
 
 /// Runs a handler over the queue.
@@ -100,6 +111,29 @@ pub struct WorkerRuntime<H> {
     handle: WorkerHandle,
     /// Metric handles by (tenant, kind).
     kind_metrics: Mutex<KindMetricsCache>,
+}
+
+impl Queue {
+    /// Claims up to `free` entries for `consumer` with the workers' claim script, exactly as a
+    /// worker with `free` free slots would, and returns how many it took. For benchmarks that
+    /// measure what one claim costs Redis: the entries stay pending under `consumer` (a name no
+    /// worker uses, in a namespace thrown away afterwards).
+    pub async fn claim_once(&self, consumer: &str, free: usize) -> Result<usize, QueueError> {
+        claim::Claimer::new(self.clone(), consumer.into(), false)
+            .claim_only(free)
+            .await
+    }
+}
+
+/// Waits between claims while Redis fails: short, so work resumes within a second of Redis
+/// answering again.
+fn redis_retry() -> impl Iterator<Item = Duration> {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(50))
+        .with_max_delay(Duration::from_millis(500))
+        .with_jitter()
+        .without_max_times()
+        .build()
 }
 
 impl<H: JobHandler> WorkerRuntime<H> {
@@ -126,117 +160,134 @@ impl<H: JobHandler> WorkerRuntime<H> {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), QueueError> {
         let token = uuid::Uuid::new_v4().to_string();
-        self.options.consumer = claim::take_consumer_lease(
-            &self.queue,
-            &self.options.consumer,
-            &token,
-            self.options.consumer_lease,
-        )
-        .await?;
-        let consumer = self.options.consumer.clone();
+        let lease = self.options.consumer_lease;
+        self.options.consumer =
+            liveness::take_consumer_lease(&self.queue, &self.options.consumer, &token, lease)
+                .await?;
+        let consumer: Arc<str> = self.options.consumer.as_str().into();
+        // Live before anything is claimed, so peers never take what this worker holds.
+        liveness::renew(&self.queue, &consumer, &token, lease).await?;
+        let slots = Arc::new(Slots::new(
+            self.options.concurrency,
+            &self.queue.config().reserved,
+        ));
+        let (reserved_interactive, reserved_default) = slots.reserved();
         tracing::info!(
-            consumer,
+            consumer = &*consumer,
             concurrency = self.options.concurrency,
+            reserved_interactive,
+            reserved_default,
             "worker started"
         );
 
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
-        let acker = tokio::spawn(finish::run_acker(self.queue.clone(), ack_rx));
-        let inflight: InFlight = Arc::default();
-        let stop_aux = Arc::new(Notify::new());
-        let heartbeat = tokio::spawn(claim::run_heartbeat(
+        let acker = tokio::spawn(finish::run_acker(
             self.queue.clone(),
-            self.options.clone(),
+            consumer.clone(),
+            ack_rx,
+        ));
+        let stop_aux = Arc::new(Notify::new());
+        let heartbeat = tokio::spawn(liveness::run_heartbeat(
+            self.queue.clone(),
+            consumer.to_string(),
             token.clone(),
-            inflight.clone(),
+            lease,
             stop_aux.clone(),
         ));
-
-        let semaphore = Arc::new(Semaphore::new(self.options.concurrency));
-        let freed = Arc::new(Notify::new());
-        let mut tasks = JoinSet::new();
-        let mut claimer = claim::Claimer::new(self.queue.clone(), self.options.clone()).await?;
-        let mut buffer: std::collections::VecDeque<(Claimed, Envelope)> = Default::default();
+        let mut running = Running {
+            tasks: JoinSet::new(),
+            inflight: Arc::default(),
+            ack_tx,
+            freed: Arc::new(Notify::new()),
+            slots,
+        };
+        let mut claimer = claim::Claimer::new(
+            self.queue.clone(),
+            consumer.clone(),
+            self.options.promote_delayed,
+        );
+        let mut waker = wake::Waker::new(
+            self.queue.dedicated_connection().await?,
+            self.queue.keys().clone(),
+            self.options.block,
+        );
         tokio::pin!(shutdown);
 
-        // A restarted consumer drains its own pending entries first.
+        // A restarted consumer takes its own pending entries back first.
         match claimer.own_pending().await {
-            Ok(own) => buffer.extend(self.triage(own).await),
+            Ok(own) => self.start(own, &mut running).await,
             Err(e) => tracing::warn!(error = %e, "could not read this consumer's pending entries"),
         }
 
-        let mut backoff = Duration::from_millis(50);
-        let mut last_read_empty = false;
+        let mut retry = redis_retry();
         loop {
-            // Start what we hold while there is capacity.
-            while let Some(permit) = (!buffer.is_empty())
-                .then(|| semaphore.clone().try_acquire_owned().ok())
-                .flatten()
-            {
-                let (claimed, env) = buffer.pop_front().expect("non-empty");
-                self.spawn_job(&mut tasks, permit, claimed, env, &inflight, &ack_tx, &freed);
-            }
-            while tasks.try_join_next().is_some() {}
-            // Prefetch at most one batch beyond the running jobs.
-            let room = self.options.concurrency.saturating_sub(buffer.len());
-            if room == 0 || (!buffer.is_empty() && last_read_empty) {
-                last_read_empty = false;
+            while running.tasks.try_join_next().is_some() {}
+            let room = running.slots.room();
+            if room.total == 0 {
                 tokio::select! {
                     _ = &mut shutdown => break,
-                    _ = freed.notified() => continue,
+                    _ = running.freed.notified() => continue,
                 }
             }
-            // Block for new work only when nothing is waiting to start.
-            let may_block = buffer.is_empty();
-            let read = tokio::select! {
-                _ = &mut shutdown => break,
-                r = claimer.next_batch(room, may_block) => r,
-            };
-            match read {
+            // Not raced against shutdown: what a claim took is started (or handed back below).
+            let failure = match claimer.claim(&room).await {
                 Ok(batch) => {
                     self.handle.ready.store(true, Ordering::Relaxed);
-                    backoff = Duration::from_millis(50);
-                    last_read_empty = batch.is_empty();
-                    buffer.extend(self.triage(batch).await);
-                }
-                Err(e) => {
-                    self.handle.ready.store(false, Ordering::Relaxed);
-                    tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "claiming jobs failed (is Redis reachable?)");
+                    retry = redis_retry();
+                    let got = !batch.entries.is_empty();
+                    self.start(batch.entries, &mut running).await;
+                    if got || batch.more {
+                        continue;
+                    }
+                    // Nothing to start: wait for new work, a freed slot, or the end.
+                    let lanes = room.open_lanes();
                     tokio::select! {
                         _ = &mut shutdown => break,
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = running.freed.notified() => None,
+                        woke = waker.wait(&lanes) => match woke {
+                            Ok(Some(lane)) if running.slots.room().for_lane(lane) == 0 => {
+                                // Work this worker can no longer take: pass the token on.
+                                self.queue.wake_lane(lane).await.err()
+                            }
+                            Ok(_) => None,
+                            Err(e) => Some(e),
+                        },
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => Some(e),
+            };
+            if let Some(e) = failure {
+                self.handle.ready.store(false, Ordering::Relaxed);
+                let wait = retry.next().unwrap_or(Duration::from_millis(500));
+                tracing::error!(error = %e, retry_in_ms = wait.as_millis() as u64, "claiming jobs failed (is Redis reachable?)");
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tokio::time::sleep(wait) => {}
                 }
             }
         }
+        drop(waker);
 
         tracing::info!(
-            consumer,
-            in_flight = tasks.len(),
-            unstarted = buffer.len(),
+            consumer = &*consumer,
+            in_flight = running.tasks.len(),
             "worker stopping"
         );
-        // Unstarted entries go straight back.
-        for (claimed, env) in buffer.drain(..) {
-            if let Err(e) = self.queue.hand_back(&claimed, &env).await {
-                tracing::warn!(error = %e, job_id = %env.id, "hand-back failed; the entry will be reclaimed after the idle time");
-            }
-        }
         let deadline = tokio::time::sleep(self.options.shutdown_grace);
         tokio::pin!(deadline);
         loop {
             tokio::select! {
-                next = tasks.join_next() => if next.is_none() { break },
+                next = running.tasks.join_next() => if next.is_none() { break },
                 _ = &mut deadline => {
-                    tracing::warn!(remaining = tasks.len(), "shutdown grace period over; handing back unfinished jobs");
-                    tasks.abort_all();
-                    while tasks.join_next().await.is_some() {}
+                    tracing::warn!(remaining = running.tasks.len(), "shutdown grace period over; handing back unfinished jobs");
+                    running.tasks.abort_all();
+                    while running.tasks.join_next().await.is_some() {}
                     break;
                 }
             }
         }
-        let leftovers: Vec<Arc<(Claimed, Envelope)>> = inflight
+        let leftovers: Vec<Arc<(Claimed, Envelope)>> = running
+            .inflight
             .lock()
             .expect("lock")
             .drain()
@@ -244,161 +295,22 @@ impl<H: JobHandler> WorkerRuntime<H> {
             .collect();
         for job in leftovers {
             let (claimed, env) = &*job;
-            if let Err(e) = self.queue.hand_back(claimed, env).await {
-                tracing::warn!(error = %e, job_id = %env.id, "hand-back failed; the entry will be reclaimed after the idle time");
-            }
+            self.hand_back(claimed, env).await;
         }
-        drop(ack_tx);
+        drop(running);
         let _ = acker.await;
         stop_aux.notify_one();
         let _ = heartbeat.await;
-        claim::release_consumer_lease(&self.queue, &consumer, &token).await;
-        tracing::info!(consumer, "worker stopped");
+        liveness::retire(&self.queue, &consumer, &token).await;
+        tracing::info!(consumer = &*consumer, "worker stopped");
         Ok(())
     }
 
-    /// Decodes claimed entries and marks them running; poison entries go to the dead-letter stream.
-    async fn triage(&self, batch: Vec<Claimed>) -> Vec<(Claimed, Envelope)> {
-        let max_deliveries = self.queue.config().max_deliveries;
-        let mut ready = Vec::with_capacity(batch.len());
-        for claimed in batch {
-            let decoded = Envelope::decode(&claimed.raw);
-            let verdict = match &decoded {
-                Err(e) => Some(format!("poison entry: {e}")),
-                Ok(_) if claimed.deliveries > max_deliveries => Some(format!(
-                    "poison entry: delivered {} times without completing (a worker died each time?)",
-                    claimed.deliveries
-                )),
-                Ok(_) => None,
-            };
-            if let Some(reason) = verdict {
-                if let Err(e) = self
-                    .queue
-                    .dead_letter(&claimed, decoded.as_ref().ok(), &reason)
-                    .await
-                {
-                    tracing::error!(error = %e, "could not dead-letter a poison entry; it stays pending");
-                }
-                continue;
-            }
-            ready.push((claimed, decoded.expect("checked")));
+    /// Gives an entry back to its stream; on failure it stays pending under this consumer and
+    /// is reclaimed by a peer once this worker retires (or its liveness expires).
+    async fn hand_back(&self, claimed: &Claimed, env: &Envelope) {
+        if let Err(e) = self.queue.hand_back(claimed, env).await {
+            tracing::warn!(error = %e, job_id = %env.id, "hand-back failed; a peer reclaims the entry once this worker has stopped");
         }
-        if let Err(e) = claim::mark_running(&self.queue, &self.options.consumer, &ready).await {
-            tracing::warn!(error = %e, "could not mark jobs running");
-        }
-        ready
-    }
-
-    /// Counters of one (tenant, kind), looked up once per job instead of once per counter.
-    fn kind_metrics(&self, env: &Envelope) -> Arc<KindMetrics> {
-        let mut cache = self.kind_metrics.lock().expect("lock");
-        if let Some(m) = cache.get(&env.tenant).and_then(|k| k.get(&env.kind)) {
-            return m.clone();
-        }
-        let m = self.queue.metrics();
-        let labels = [env.tenant.as_str(), env.kind.as_str()];
-        let k = Arc::new(KindMetrics {
-            claimed: m.claimed.with_label_values(&labels),
-            acked: m.acked.with_label_values(&labels),
-            succeeded: m
-                .duration
-                .with_label_values(&[env.kind.as_str(), "succeeded"]),
-        });
-        cache
-            .entry(env.tenant.clone())
-            .or_default()
-            .insert(env.kind.clone(), k.clone());
-        k
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn spawn_job(
-        &self,
-        tasks: &mut JoinSet<()>,
-        permit: tokio::sync::OwnedSemaphorePermit,
-        claimed: Claimed,
-        env: Envelope,
-        inflight: &InFlight,
-        ack_tx: &mpsc::UnboundedSender<Ack>,
-        freed: &Arc<Notify>,
-    ) {
-        let key = (claimed.stream.clone(), claimed.entry_id.clone());
-        let metrics = self.kind_metrics(&env);
-        let span = tracing::info_span!(
-            "job",
-            job_id = %env.id,
-            tenant = %env.tenant,
-            kind = %env.kind,
-            attempt = env.attempt,
-            lane = %env.lane,
-            trace_id = env.trace.as_ref().map(|t| t.trace_id()).unwrap_or(""),
-        );
-        let job = Arc::new((claimed, env));
-        inflight
-            .lock()
-            .expect("lock")
-            .insert(key.clone(), job.clone());
-        let (queue, handler, inflight, ack_tx, freed, finished) = (
-            self.queue.clone(),
-            self.handler.clone(),
-            inflight.clone(),
-            ack_tx.clone(),
-            freed.clone(),
-            self.handle.finished.clone(),
-        );
-        tasks.spawn(
-            async move {
-                let (claimed, env) = &*job;
-                metrics.claimed.inc();
-                let started = Instant::now();
-                let result = handler.handle(env.clone()).await;
-                let elapsed = started.elapsed().as_secs_f64();
-                match result {
-                    Ok(out) => {
-                        metrics.succeeded.observe(elapsed);
-                        // Out of the in-flight set before the ack is queued, so a shutdown can
-                        // never hand back a job that already succeeded.
-                        inflight.lock().expect("lock").remove(&key);
-                        metrics.acked.inc();
-                        let _ = ack_tx.send(Ack {
-                            stream: claimed.stream.clone(),
-                            entry_id: claimed.entry_id.clone(),
-                            status_key: queue.keys().status(&env.tenant, &env.id),
-                            result: out.result.map(|r| r.to_string()),
-                        });
-                    }
-                    Err(err) => {
-                        let outcome = match &err {
-                            JobError::Retryable { .. } => "retryable",
-                            JobError::Terminal { .. } => "terminal",
-                            JobError::Deferred { .. } => "deferred",
-                        };
-                        queue
-                            .metrics()
-                            .duration
-                            .with_label_values(&[env.kind.as_str(), outcome])
-                            .observe(elapsed);
-                        let mut delay = Duration::from_millis(50);
-                        // Keep trying: the entry is pending until this lands, so nothing is lost
-                        // even if we give up (it would be reclaimed), but retrying here is faster.
-                        for _ in 0..8 {
-                            match queue.fail(claimed, env, &err).await {
-                                Ok(()) => break,
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "recording a job failure failed; retrying");
-                                    tokio::time::sleep(delay).await;
-                                    delay = (delay * 2).min(Duration::from_secs(2));
-                                }
-                            }
-                        }
-                    }
-                }
-                inflight.lock().expect("lock").remove(&key);
-                finished.fetch_add(1, Ordering::Relaxed);
-                drop(permit);
-                freed.notify_one();
-            }
-            .instrument(span),
-        );
     }
 }

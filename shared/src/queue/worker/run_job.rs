@@ -1,0 +1,178 @@
+//! Starting claimed jobs: poison entries go to the dead-letter stream, the others start in a
+//! slot of their lane (or, for a restarted worker's own entries beyond its room, go straight
+//! back to their stream), each in a task with its span, ending in an acknowledgement or a
+//! failure the queue acts on.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
+
+use super::finish::{Ack, Claimed};
+use super::{claim, JobHandler, Running, WorkerRuntime};
+use crate::job::{Envelope, JobError};
+
+/// Metric handles of one (tenant, kind).
+pub(super) struct KindMetrics {
+    claimed: prometheus::IntCounter,
+    acked: prometheus::IntCounter,
+    succeeded: prometheus::Histogram,
+}
+
+impl<H: JobHandler> WorkerRuntime<H> {
+    /// Starts claimed entries: poison is dead-lettered, what fits its lane's room runs, the rest
+    /// (only a restarted worker's own entries can exceed the room) is handed back at once.
+    pub(super) async fn start(&self, batch: Vec<Claimed>, running: &mut Running) {
+        let ready = self.triage(batch).await;
+        for (claimed, env) in ready {
+            if running.slots.room().for_lane(claimed.lane) == 0 {
+                self.hand_back(&claimed, &env).await;
+                continue;
+            }
+            self.spawn_job(running, claimed, env);
+        }
+    }
+
+    /// Decodes claimed entries; poison entries go to the dead-letter stream (with their job's
+    /// status `dead` whenever the entry names the job).
+    async fn triage(&self, batch: Vec<Claimed>) -> Vec<(Claimed, Envelope)> {
+        let max_deliveries = self.queue.config().max_deliveries;
+        let mut ready = Vec::with_capacity(batch.len());
+        for claimed in batch {
+            let decoded = Envelope::decode(&claimed.raw);
+            let verdict = match &decoded {
+                Err(e) => Some(format!("poison entry: {e}")),
+                Ok(_) if claimed.deliveries > max_deliveries => Some(format!(
+                    "poison entry: delivered {} times without completing (a worker died each time?)",
+                    claimed.deliveries
+                )),
+                Ok(_) => None,
+            };
+            if let Some(reason) = verdict {
+                if let Err(e) = self
+                    .queue
+                    .dead_letter(&claimed, decoded.as_ref().ok(), &reason)
+                    .await
+                {
+                    tracing::error!(error = %e, "could not dead-letter a poison entry; it stays pending");
+                }
+                continue;
+            }
+            ready.push((claimed, decoded.expect("checked")));
+        }
+        let unmarked: Vec<(&Claimed, &Envelope)> = ready
+            .iter()
+            .filter(|(c, _)| !c.marked)
+            .map(|(c, e)| (c, e))
+            .collect();
+        if let Err(e) = claim::mark_running(&self.queue, &self.options.consumer, &unmarked).await {
+            tracing::warn!(error = %e, "could not mark jobs running");
+        }
+        ready
+    }
+
+    /// Counters of one (tenant, kind), looked up once per job instead of once per counter.
+    fn kind_metrics(&self, env: &Envelope) -> Arc<KindMetrics> {
+        let mut cache = self.kind_metrics.lock().expect("lock");
+        if let Some(m) = cache.get(&env.tenant).and_then(|k| k.get(&env.kind)) {
+            return m.clone();
+        }
+        let m = self.queue.metrics();
+        let labels = [env.tenant.as_str(), env.kind.as_str()];
+        let k = Arc::new(KindMetrics {
+            claimed: m.claimed.with_label_values(&labels),
+            acked: m.acked.with_label_values(&labels),
+            succeeded: m
+                .duration
+                .with_label_values(&[env.kind.as_str(), "succeeded"]),
+        });
+        cache
+            .entry(env.tenant.clone())
+            .or_default()
+            .insert(env.kind.clone(), k.clone());
+        k
+    }
+
+    /// Runs one job in a slot of its lane.
+    fn spawn_job(&self, running: &mut Running, claimed: Claimed, env: Envelope) {
+        let key = (claimed.stream.clone(), claimed.entry_id.clone());
+        let metrics = self.kind_metrics(&env);
+        let span = tracing::info_span!(
+            "job",
+            job_id = %env.id,
+            tenant = %env.tenant,
+            kind = %env.kind,
+            attempt = env.attempt,
+            lane = %env.lane,
+            trace_id = env.trace.as_ref().map(|t| t.trace_id()).unwrap_or(""),
+        );
+        let lane = claimed.lane;
+        running.slots.start(lane);
+        let job = Arc::new((claimed, env));
+        running
+            .inflight
+            .lock()
+            .expect("lock")
+            .insert(key.clone(), job.clone());
+        let (queue, handler, inflight, ack_tx, freed, finished, slots) = (
+            self.queue.clone(),
+            self.handler.clone(),
+            running.inflight.clone(),
+            running.ack_tx.clone(),
+            running.freed.clone(),
+            self.handle.finished.clone(),
+            running.slots.clone(),
+        );
+        running.tasks.spawn(
+            async move {
+                let (claimed, env) = &*job;
+                metrics.claimed.inc();
+                let started = Instant::now();
+                let result = handler.handle(env.clone()).await;
+                let elapsed = started.elapsed().as_secs_f64();
+                match result {
+                    Ok(out) => {
+                        metrics.succeeded.observe(elapsed);
+                        // Out of the in-flight set before the ack is queued, so a shutdown can
+                        // never hand back a job that already succeeded.
+                        inflight.lock().expect("lock").remove(&key);
+                        metrics.acked.inc();
+                        let _ = ack_tx.send(Ack {
+                            stream: claimed.stream.clone(),
+                            entry_id: claimed.entry_id.clone(),
+                            status_key: queue.keys().status(&env.tenant, &env.id),
+                            result: out.result.map(|r| r.to_string()),
+                        });
+                    }
+                    Err(err) => {
+                        let outcome = match &err {
+                            JobError::Retryable { .. } => "retryable",
+                            JobError::Terminal { .. } => "terminal",
+                            JobError::Deferred { .. } => "deferred",
+                        };
+                        queue
+                            .metrics()
+                            .duration
+                            .with_label_values(&[env.kind.as_str(), outcome])
+                            .observe(elapsed);
+                        // Keep trying, holding the slot: the entry stays pending under this
+                        // live worker until the failure is recorded (peers never take it), and
+                        // a shutdown past its grace hands it back instead.
+                        let mut delay = Duration::from_millis(50);
+                        while let Err(e) = queue.fail(claimed, env, &err).await {
+                            tracing::warn!(error = %e, "recording a job failure failed; retrying");
+                            tokio::time::sleep(delay).await;
+                            delay = (delay * 2).min(Duration::from_secs(2));
+                        }
+                    }
+                }
+                inflight.lock().expect("lock").remove(&key);
+                finished.fetch_add(1, Ordering::Relaxed);
+                slots.finish(lane);
+                freed.notify_one();
+            }
+            .instrument(span),
+        );
+    }
+}
