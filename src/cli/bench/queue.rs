@@ -12,7 +12,7 @@ use onomancer_shared::queue::{Queue, QueueConfig};
 use onomancer_shared::settings::Settings;
 use onomancer_shared::Lane;
 
-use super::redis_stats::{summarize, CommandStats, SlowlogProbe};
+use super::redis_stats::{redis_cpu_s, summarize, CommandStats, SlowlogProbe};
 use super::{percentile_ms, probe_job, tenants, BenchHandler, Workers};
 
 /// Options of `onomancer bench queue`.
@@ -148,6 +148,7 @@ pub async fn measure(
     let handler = Arc::new(BenchHandler::default());
     let slowlog = SlowlogProbe::start(&queue.conn(), a.slow_us).await?;
     let stats_before = CommandStats::read(&queue.conn()).await?;
+    let cpu_before = redis_cpu_s(&queue.conn()).await?;
     let t1 = Instant::now();
     let run = async {
         let workers = Workers::start(
@@ -168,6 +169,7 @@ pub async fn measure(
     }
     .await;
     let stats_after = CommandStats::read(&queue.conn()).await?;
+    let redis_cpu = redis_cpu_s(&queue.conn()).await? - cpu_before;
     let slow = slowlog
         .finish(queue.keys().name(), &queue.script_hashes())
         .await?;
@@ -213,6 +215,8 @@ pub async fn measure(
         "jobs_per_s": (a.jobs as f64 / drain_s).round(),
         "enqueue_per_s": (a.jobs as f64 / enqueue_s).round(),
         "first_ack_ms": (first_ack_ms * 10.0).round() / 10.0,
+        // Redis's whole CPU over the drain (other clients of the same server included).
+        "redis_cpu_us_per_job": (redis_cpu * 1e6 / a.jobs.max(1) as f64 * 10.0).round() / 10.0,
         "claim": claim,
         "slow_calls": summarize(&slow),
         "slow_threshold_us": a.slow_us,

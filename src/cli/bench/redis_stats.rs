@@ -47,6 +47,21 @@ impl CommandStats {
     }
 }
 
+/// Redis's own CPU time so far (`INFO cpu`: user + system), seconds.
+pub async fn redis_cpu_s(conn: &RedisConn) -> anyhow::Result<f64> {
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(&mut conn.clone())
+        .await?;
+    let field = |k: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    Ok(field("used_cpu_user:") + field("used_cpu_sys:"))
+}
+
 /// One call of the bench seen in `SLOWLOG`.
 #[derive(Clone, Debug)]
 pub struct Call {

@@ -12,9 +12,8 @@
 -- Keys derived from the prefix (same hash tag, same slot): ready:<lane>, wake:<lane>,
 -- stream:<lane>:<tenant>, job:<tenant>:<id>, owned:<dead consumer>.
 -- Atomic: a consumer's entries are taken only while its liveness is expired, and marked running
--- with their claim; the streams planned join the owned set before they are read, so whatever
--- the read takes is always found again by a reclaim. A planned tenant stays in the ready index
--- (moved to its tail), so a crash between plan and read loses nothing.
+-- with their claim. A planned tenant stays in the ready index (moved to its tail), so a crash
+-- between plan and read loses nothing.
 -- Returns {more, {{lane, tenant, entry id, envelope, deliveries, job id, marked}...},
 -- {lane, tenant, count, ...}}: more = 1 when the visit bound stopped the plan with room left.
 local p, group, me = ARGV[1], ARGV[2], ARGV[3]
@@ -141,7 +140,6 @@ for li = 1, 3 do
     -- than an entry), never more than the room.
     local per = math.min(r, math.max(math.ceil(r / (n - visited + 1)), 4))
     local tenant = redis.call('LMOVE', rl, rl, 'LEFT', 'RIGHT')
-    redis.call('SADD', KEYS[2], p .. 'stream:' .. lane .. ':' .. tenant)
     taken[li] = taken[li] + per
     used = used + per
     plan[#plan + 1] = lane

@@ -1,22 +1,22 @@
 -- After a worker read the streams claim.lua planned (composed after forget.lua:
--- `forget_if_done`): marks the jobs it got running, and settles the tenants whose read came up
--- short. Such a tenant leaves its lane's ready index only when its stream holds no undelivered
--- entry, checked here in the same step, so an enqueue in between keeps it listed; and each
--- such stream leaves the consumer's owned set when nothing of the consumer is pending there.
--- KEYS[1] the consumer's owned-stream set   KEYS[2..] status hashes of the jobs read
--- ARGV: queue key prefix, group, consumer, now_ms, then per short tenant: lane, tenant
+-- `forget_if_done`): the streams it got entries from join its owned set (so a reclaim finds
+-- them), and the tenants whose read came up short are settled. Such a tenant leaves its lane's
+-- ready index only when its stream holds no undelivered entry, checked here in the same step,
+-- so an enqueue in between keeps it listed; its stream leaves the owned set when nothing of the
+-- consumer is pending there. (A worker dying between its read and this call leaves entries
+-- pending outside its owned set: the upkeep's orphan pass, upkeep.lua, hands them to the
+-- reclaim.)
+-- KEYS[1] the consumer's owned-stream set
+-- ARGV: queue key prefix, group, consumer, number of streams read, those streams, then per
+--       short tenant: lane, tenant
 -- Keys derived from the prefix: stream:<lane>:<tenant>, ready:<lane>, readyset:<lane>.
 -- Returns how many tenants left the ready index.
-local p, group, me, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-for i = 2, #KEYS do
-  -- Four new fields: there was no status (it expired); do not leave one without a TTL.
-  if redis.call('HSET', KEYS[i], 'state', 'running', 'consumer', me, 'updated', now,
-      'deliveries', 1) == 4 then
-    redis.call('DEL', KEYS[i])
-  end
+local p, group, me, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+for a = 5, 4 + n do
+  redis.call('SADD', KEYS[1], ARGV[a])
 end
 local drained = 0
-for a = 5, #ARGV, 2 do
+for a = 5 + n, #ARGV, 2 do
   local lane, tenant = ARGV[a], ARGV[a + 1]
   local s = p .. 'stream:' .. lane .. ':' .. tenant
   local last = nil

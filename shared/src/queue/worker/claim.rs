@@ -28,7 +28,7 @@ const MAX_VISITS: usize = 128;
 
 /// Entries one claim takes at most, so one call stays well under a millisecond of Redis time;
 /// a worker with more room claims again at once.
-const MAX_ENTRIES: usize = 100;
+pub(crate) const MAX_ENTRIES: usize = 100;
 
 /// Most of its own pending entries a restarted worker takes back in one call.
 const OWN_AT_ONCE: usize = 100_000;
@@ -44,30 +44,27 @@ pub(crate) struct Batch {
     pub more: bool,
 }
 
-/// Claims for one worker.
-pub(crate) struct Claimer {
+/// Promotion of due delayed jobs and the depth gauges, done by the claiming loop when due.
+pub(crate) struct Upkeep {
     queue: Queue,
-    consumer: Arc<str>,
     promote_delayed: bool,
     promoted: Option<Instant>,
     /// When the depth gauges were last refreshed.
     measured: Option<Instant>,
 }
 
-impl Claimer {
-    pub fn new(queue: Queue, consumer: Arc<str>, promote_delayed: bool) -> Self {
+impl Upkeep {
+    pub fn new(queue: Queue, promote_delayed: bool) -> Self {
         Self {
             queue,
-            consumer,
             promote_delayed,
             promoted: None,
             measured: None,
         }
     }
 
-    /// Claims within `room`: entries of a dead consumer first, then new entries by lane
-    /// priority, tenants in rotation.
-    pub async fn claim(&mut self, room: &Room) -> Result<Batch, QueueError> {
+    /// Promotes due delayed jobs and refreshes the depth gauges, each when its time has come.
+    pub async fn run_if_due(&mut self) -> Result<(), QueueError> {
         if self.promote_delayed && self.promoted.is_none_or(|t| t.elapsed() >= PROMOTE_EVERY) {
             self.queue.promote_due().await?;
             self.promoted = Some(Instant::now());
@@ -79,10 +76,27 @@ impl Claimer {
             }
             self.measured = Some(Instant::now());
         }
-        let capped = Room {
-            total: room.total.min(MAX_ENTRIES),
-            ..*room
-        };
+        Ok(())
+    }
+}
+
+/// Claims for one worker (cheap to clone: a claim runs as a future of its own, so a worker can
+/// have a claim in flight while it starts what the previous one took).
+#[derive(Clone)]
+pub(crate) struct Claims {
+    queue: Queue,
+    consumer: Arc<str>,
+}
+
+impl Claims {
+    pub fn new(queue: Queue, consumer: Arc<str>) -> Self {
+        Self { queue, consumer }
+    }
+
+    /// Claims within `room` (at most [`MAX_ENTRIES`]): entries of a dead consumer first, then new
+    /// entries by lane priority, tenants in rotation.
+    pub async fn claim(self, room: Room) -> Result<Batch, QueueError> {
+        let capped = room.capped(MAX_ENTRIES);
         let (more, mut entries, plan) = self.invoke("claim", &capped).await?;
         let (read, short) = read_planned(&self.queue, &self.consumer, &plan).await?;
         entries.extend(read);
@@ -96,7 +110,7 @@ impl Claimer {
     /// Every entry still pending for this consumer name (a restarted worker's, after a crash),
     /// claimed again by it, whatever the room: the runtime starts what fits and hands back the
     /// rest at once.
-    pub async fn own_pending(&mut self) -> Result<Vec<Claimed>, QueueError> {
+    pub async fn own_pending(&self) -> Result<Vec<Claimed>, QueueError> {
         // Far above any concurrency, and a number Lua passes on to Redis as an integer.
         let all = Room {
             total: OWN_AT_ONCE,

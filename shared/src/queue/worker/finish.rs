@@ -12,9 +12,6 @@ use crate::job::{Envelope, JobError, Lane};
 use crate::queue::spread;
 use crate::queue::{now_ms, Queue, QueueError, GROUP};
 
-/// Jobs per `ack.lua` call: one call stays well under a millisecond of Redis time.
-const ACK_CHUNK: usize = 100;
-
 /// A claimed stream entry.
 #[derive(Clone, Debug)]
 pub(crate) struct Claimed {
@@ -47,8 +44,7 @@ pub(crate) struct Ack {
     pub result: Option<String>,
 }
 
-/// Flushes acknowledgements in batches (`ack.lua`: the statuses, one `XACK` per stream, the
-/// consumer's owned set) of [`ACK_CHUNK`] jobs, pipelined. Runs until the channel closes, then
+/// Flushes acknowledgements in batches (see `write_acks`). Runs until the channel closes, then
 /// returns after the last batch is written.
 pub(crate) async fn run_acker(
     queue: Queue,
@@ -80,39 +76,51 @@ pub(crate) async fn run_acker(
     }
 }
 
+/// One batch: every job's status and its stream's `XACK` as plain pipelined commands (status
+/// first: if the process dies in between, the job re-runs rather than being acknowledged with a
+/// stale status), then `ack.lua` drops the streams where nothing is pending any more from the
+/// owned set. Sent back to back on the multiplexed connection, in that order.
 async fn write_acks(queue: &Queue, consumer: &str, batch: &[Ack]) -> Result<(), QueueError> {
     let now = now_ms();
-    let owned = queue.keys().owned(consumer);
-    let mut calls = Vec::new();
-    for chunk in batch.chunks(ACK_CHUNK) {
-        let mut inv = queue.scripts().ack.prepare_invoke();
-        inv.key(&owned)
-            .arg(GROUP)
-            .arg(consumer)
-            .arg(now)
-            .arg(chunk.len());
-        for a in chunk {
-            inv.arg(&a.status_key)
-                .arg(a.result.as_deref().unwrap_or(""));
+    let mut pipe = redis::pipe();
+    for a in batch {
+        let cmd = pipe
+            .cmd("HSET")
+            .arg(&a.status_key)
+            .arg("state")
+            .arg("succeeded")
+            .arg("updated")
+            .arg(now);
+        if let Some(r) = &a.result {
+            cmd.arg("result").arg(r);
         }
-        let mut by_stream: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-        for a in chunk {
-            by_stream.entry(&a.stream).or_default().push(&a.entry_id);
-        }
-        for (stream, ids) in by_stream {
-            inv.arg(stream).arg(ids.len()).arg(ids);
-        }
-        calls.push(inv);
+        cmd.ignore();
+        pipe.cmd("HINCRBY")
+            .arg(&a.status_key)
+            .arg("completions")
+            .arg(1)
+            .ignore();
     }
-    let conn = queue.conn();
-    let done = futures::future::join_all(calls.iter().map(|inv| {
-        let mut c = conn.clone();
-        async move { inv.invoke_async::<i64>(&mut c).await }
-    }))
-    .await;
-    for r in done {
-        r?;
+    let mut by_stream: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for a in batch {
+        by_stream.entry(&a.stream).or_default().push(&a.entry_id);
     }
+    for (stream, ids) in &by_stream {
+        pipe.cmd("XACK").arg(*stream).arg(GROUP).arg(ids).ignore();
+    }
+    let mut forget = queue.scripts().ack.prepare_invoke();
+    forget
+        .key(queue.keys().owned(consumer))
+        .arg(GROUP)
+        .arg(consumer)
+        .arg(by_stream.keys().collect::<Vec<_>>());
+    let (mut c1, mut c2) = (queue.conn(), queue.conn());
+    let (acked, forgot) = futures::join!(
+        pipe.query_async::<()>(&mut c1),
+        forget.invoke_async::<i64>(&mut c2)
+    );
+    acked?;
+    forgot?;
     Ok(())
 }
 

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::BackoffBuilder;
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 
@@ -119,11 +120,20 @@ impl Queue {
     /// measure what one claim costs Redis: the entries stay pending under `consumer` (a name no
     /// worker uses, in a namespace thrown away afterwards).
     pub async fn claim_once(&self, consumer: &str, free: usize) -> Result<usize, QueueError> {
-        claim::Claimer::new(self.clone(), consumer.into(), false)
+        claim::Claims::new(self.clone(), consumer.into())
             .claim_only(free)
             .await
     }
 }
+
+/// Claims one worker keeps in flight: a claim is a few round trips, so while one is answered
+/// a worker with plenty of room already asks for the slots it has left.
+const CLAIMS_IN_FLIGHT: usize = 2;
+
+/// A claim in flight: the slots it holds, and its answer.
+type InFlightClaim = std::pin::Pin<
+    Box<dyn Future<Output = (usize, Result<claim::Batch, QueueError>)> + Send + 'static>,
+>;
 
 /// Waits between claims while Redis fails: short, so work resumes within a second of Redis
 /// answering again.
@@ -201,11 +211,8 @@ impl<H: JobHandler> WorkerRuntime<H> {
             freed: Arc::new(Notify::new()),
             slots,
         };
-        let mut claimer = claim::Claimer::new(
-            self.queue.clone(),
-            consumer.clone(),
-            self.options.promote_delayed,
-        );
+        let claims = claim::Claims::new(self.queue.clone(), consumer.clone());
+        let mut upkeep = claim::Upkeep::new(self.queue.clone(), self.options.promote_delayed);
         let mut waker = wake::Waker::new(
             self.queue.dedicated_connection().await?,
             self.queue.keys().clone(),
@@ -214,55 +221,87 @@ impl<H: JobHandler> WorkerRuntime<H> {
         tokio::pin!(shutdown);
 
         // A restarted consumer takes its own pending entries back first.
-        match claimer.own_pending().await {
+        match claims.own_pending().await {
             Ok(own) => self.start(own, &mut running).await,
             Err(e) => tracing::warn!(error = %e, "could not read this consumer's pending entries"),
         }
 
+        // Claims in flight, each holding the slots it may fill until it answers.
+        let mut in_flight: FuturesUnordered<InFlightClaim> = FuturesUnordered::new();
+        let mut held = 0;
+        // The last claim found nothing: wait for new work or a freed slot before claiming again.
+        let mut idle = false;
+        // After a failure, no claim before this.
+        let mut paused_until: Option<tokio::time::Instant> = None;
         let mut retry = redis_retry();
         loop {
             while running.tasks.try_join_next().is_some() {}
-            let room = running.slots.room();
-            if room.total == 0 {
-                tokio::select! {
-                    _ = &mut shutdown => break,
-                    _ = running.freed.notified() => continue,
+            let paused = paused_until.is_some_and(|t| tokio::time::Instant::now() < t);
+            if !idle && !paused {
+                if let Err(e) = upkeep.run_if_due().await {
+                    paused_until = Some(self.failed(&e, &mut retry));
+                    continue;
+                }
+                while in_flight.len() < CLAIMS_IN_FLIGHT {
+                    let free = running.slots.room().less(held);
+                    // A second claim only for plenty of room: two claims splitting a little room
+                    // (each holding what the other might take) would starve a lane.
+                    let enough = if in_flight.is_empty() {
+                        1
+                    } else {
+                        claim::MAX_ENTRIES / 2
+                    };
+                    if free.total < enough {
+                        break;
+                    }
+                    let room = free.capped(claim::MAX_ENTRIES);
+                    held += room.total;
+                    let c = claims.clone();
+                    in_flight.push(Box::pin(async move { (room.total, c.claim(room).await) }));
                 }
             }
-            // Not raced against shutdown: what a claim took is started (or handed back below).
-            let failure = match claimer.claim(&room).await {
-                Ok(batch) => {
-                    self.handle.ready.store(true, Ordering::Relaxed);
-                    retry = redis_retry();
-                    let got = !batch.entries.is_empty();
-                    self.start(batch.entries, &mut running).await;
-                    if got || batch.more {
-                        continue;
-                    }
-                    // Nothing to start: wait for new work, a freed slot, or the end.
-                    let lanes = room.open_lanes();
-                    tokio::select! {
-                        _ = &mut shutdown => break,
-                        _ = running.freed.notified() => None,
-                        woke = waker.wait(&lanes) => match woke {
-                            Ok(Some(lane)) if running.slots.room().for_lane(lane) == 0 => {
-                                // Work this worker can no longer take: pass the token on.
-                                self.queue.wake_lane(lane).await.err()
-                            }
-                            Ok(_) => None,
-                            Err(e) => Some(e),
-                        },
+            let lanes = running.slots.room().open_lanes();
+            let wait_for_work = idle && in_flight.is_empty() && !lanes.is_empty();
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some((room, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                    held -= room;
+                    match result {
+                        Ok(batch) => {
+                            self.handle.ready.store(true, Ordering::Relaxed);
+                            retry = redis_retry();
+                            paused_until = None;
+                            let got = !batch.entries.is_empty();
+                            self.start(batch.entries, &mut running).await;
+                            idle = !got && !batch.more;
+                        }
+                        Err(e) => paused_until = Some(self.failed(&e, &mut retry)),
                     }
                 }
-                Err(e) => Some(e),
-            };
-            if let Some(e) = failure {
-                self.handle.ready.store(false, Ordering::Relaxed);
-                let wait = retry.next().unwrap_or(Duration::from_millis(500));
-                tracing::error!(error = %e, retry_in_ms = wait.as_millis() as u64, "claiming jobs failed (is Redis reachable?)");
-                tokio::select! {
-                    _ = &mut shutdown => break,
-                    _ = tokio::time::sleep(wait) => {}
+                _ = running.freed.notified() => idle = false,
+                woke = waker.wait(&lanes), if wait_for_work => {
+                    idle = false;
+                    let failure = match woke {
+                        Ok(Some(lane)) if running.slots.room().for_lane(lane) == 0 => {
+                            // Work this worker can no longer take: pass the token on.
+                            self.queue.wake_lane(lane).await.err()
+                        }
+                        Ok(_) => None,
+                        Err(e) => Some(e),
+                    };
+                    if let Some(e) = failure {
+                        paused_until = Some(self.failed(&e, &mut retry));
+                    }
+                }
+                _ = tokio::time::sleep_until(paused_until.unwrap_or_else(tokio::time::Instant::now)),
+                    if paused && in_flight.is_empty() => {}
+            }
+        }
+        // What claims in flight at the stop took goes straight back.
+        while let Some((_, result)) = in_flight.next().await {
+            if let Ok(batch) = result {
+                for (claimed, env) in self.triage(batch.entries).await {
+                    self.hand_back(&claimed, &env).await;
                 }
             }
         }
@@ -304,6 +343,18 @@ impl<H: JobHandler> WorkerRuntime<H> {
         liveness::retire(&self.queue, &consumer, &token).await;
         tracing::info!(consumer = &*consumer, "worker stopped");
         Ok(())
+    }
+
+    /// Reports a failed Redis call (not ready) and when to claim again.
+    fn failed(
+        &self,
+        e: &QueueError,
+        retry: &mut impl Iterator<Item = Duration>,
+    ) -> tokio::time::Instant {
+        self.handle.ready.store(false, Ordering::Relaxed);
+        let wait = retry.next().unwrap_or(Duration::from_millis(500));
+        tracing::error!(error = %e, retry_in_ms = wait.as_millis() as u64, "claiming jobs failed (is Redis reachable?)");
+        tokio::time::Instant::now() + wait
     }
 
     /// Gives an entry back to its stream; on failure it stays pending under this consumer and

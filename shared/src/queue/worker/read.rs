@@ -1,7 +1,8 @@
 //! Reading what a claim planned: the planned streams in plain `XREADGROUP` calls (one per
-//! distinct count, pipelined: entries go to the worker without passing through Lua), then one
-//! `settle.lua` call that marks the jobs running and settles the tenants whose read came up
-//! short (they leave the ready index only if their stream is really drained).
+//! distinct count, pipelined: entries go to the worker without passing through Lua), then, in
+//! one round trip, the jobs marked running (plain commands) and one `settle.lua` call that
+//! records the streams read and settles the tenants whose read came up short (they leave the
+//! ready index only if their stream is really drained). Per job, Redis runs only plain commands.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -102,19 +103,55 @@ pub(crate) async fn read_planned(
         .filter(|(p, n)| **n < p.count)
         .map(|(p, _)| p)
         .collect();
-    let mut inv = queue.scripts().settle.prepare_invoke();
-    inv.key(keys.owned(consumer));
+    // The jobs read are marked running (plain pipelined commands: no step of this needs to be
+    // atomic), while settle.lua records the streams read in the owned set and settles the
+    // tenants that came up short; both in one round trip.
+    let now = now_ms();
+    let mut marks = redis::pipe();
     for c in out.iter().filter(|c| c.marked) {
         let id = c.job_id.as_ref().expect("marked entries name their job");
-        inv.key(keys.status(&c.tenant, id));
+        marks
+            .cmd("HSET")
+            .arg(keys.status(&c.tenant, id))
+            .arg("state")
+            .arg("running")
+            .arg("consumer")
+            .arg(&**consumer)
+            .arg("updated")
+            .arg(now)
+            .arg("deliveries")
+            .arg(1)
+            .ignore();
     }
-    inv.arg(keys.queue_keys_prefix())
+    let read: Vec<&str> = streams
+        .iter()
+        .zip(&got)
+        .filter(|(_, n)| **n > 0)
+        .map(|(s, _)| s.as_str())
+        .collect();
+    let mut settle = queue.scripts().settle.prepare_invoke();
+    settle
+        .key(keys.owned(consumer))
+        .arg(keys.queue_keys_prefix())
         .arg(GROUP)
         .arg(&**consumer)
-        .arg(now_ms());
+        .arg(read.len())
+        .arg(&read);
     for p in &short {
-        inv.arg(p.lane.as_str()).arg(p.tenant.as_str());
+        settle.arg(p.lane.as_str()).arg(p.tenant.as_str());
     }
-    let _: i64 = inv.invoke_async(&mut queue.conn()).await?;
+    let (mut c1, mut c2) = (queue.conn(), queue.conn());
+    let any_marks = out.iter().any(|c| c.marked);
+    let (marked, settled) = futures::join!(
+        async move {
+            match any_marks {
+                true => marks.query_async::<()>(&mut c1).await,
+                false => Ok(()),
+            }
+        },
+        settle.invoke_async::<i64>(&mut c2)
+    );
+    marked?;
+    settled?;
     Ok((out, !short.is_empty()))
 }

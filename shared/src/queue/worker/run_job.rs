@@ -36,7 +36,7 @@ impl<H: JobHandler> WorkerRuntime<H> {
 
     /// Decodes claimed entries; poison entries go to the dead-letter stream (with their job's
     /// status `dead` whenever the entry names the job).
-    async fn triage(&self, batch: Vec<Claimed>) -> Vec<(Claimed, Envelope)> {
+    pub(super) async fn triage(&self, batch: Vec<Claimed>) -> Vec<(Claimed, Envelope)> {
         let max_deliveries = self.queue.config().max_deliveries;
         let mut ready = Vec::with_capacity(batch.len());
         for claimed in batch {

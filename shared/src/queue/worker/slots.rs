@@ -38,6 +38,25 @@ impl Room {
         }
     }
 
+    /// The room left once `held` slots are kept for claims in flight (which may take them in
+    /// any lane).
+    pub fn less(&self, held: usize) -> Room {
+        Room {
+            total: self.total.saturating_sub(held),
+            default_and_bulk: self.default_and_bulk.saturating_sub(held),
+            bulk: self.bulk.saturating_sub(held),
+        }
+    }
+
+    /// At most `n` in all.
+    pub fn capped(&self, n: usize) -> Room {
+        Room {
+            total: self.total.min(n),
+            default_and_bulk: self.default_and_bulk.min(n),
+            bulk: self.bulk.min(n),
+        }
+    }
+
     /// The lanes with room, highest priority first.
     pub fn open_lanes(&self) -> Vec<Lane> {
         Lane::ALL
