@@ -8,7 +8,8 @@
 //! Starts the Claude fake in this process with answers held back, a real `onomancer worker`
 //! process (the release binary beside this example) with `ONOMANCER_WORKER_CONCURRENCY` = jobs,
 //! and enqueues `jobs` four-persona transforms of distinct documents of about `kib` KiB each
-//! (48 KiB is the seed's 12,000-token PRD). Once every job's first Claude call is waiting on the
+//! (48 KiB is the seed's 12,000-token PRD), with the Claude rate limit raised so every job's
+//! first call is sent. Once every job's first Claude call is waiting on the
 //! fake, it samples the worker's resident memory (`VmRSS`) for a few seconds and prints one JSON
 //! line with the steady and peak (`VmHWM`) figures. Keys live in an isolated namespace deleted at
 //! the end; the SQLite file is in a temporary folder.
@@ -79,6 +80,33 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// A copy of the repository's `config/` whose Claude rate limit lets every job's call through at
+/// once (the seed's 50 requests/min would hold all but 50 jobs in the delayed set).
+fn bench_config(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let from = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
+    let to = dir.join("config");
+    copy_dir(&from, &to)?;
+    let defaults = to.join("defaults.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&defaults)?)?;
+    v["rateLimits"]["claude"] = serde_json::json!({"requests": 1_000_000, "perSeconds": 60});
+    std::fs::write(&defaults, serde_json::to_vec_pretty(&v)?)?;
+    Ok(to)
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
 fn arg(name: &str, default: usize) -> anyhow::Result<usize> {
     let args: Vec<String> = std::env::args().collect();
     match args.iter().position(|a| a == name) {
@@ -100,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
     // Hold every answer back: the worker keeps `jobs` transforms in flight.
     claude.set_delay(Some(Duration::from_secs(3600)));
     let data = tempfile::tempdir()?;
-    let repo_config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
+    let config = bench_config(data.path())?;
     let worker = KillOnDrop(
         Command::new(onomancer_binary()?)
             .arg("worker")
@@ -110,7 +138,7 @@ async fn main() -> anyhow::Result<()> {
                 "DATABASE_URL",
                 format!("sqlite://{}/bench.db", data.path().display()),
             )
-            .env("ONOMANCER_CONFIG_DIR", &repo_config)
+            .env("ONOMANCER_CONFIG_DIR", &config)
             .env("ONOMANCER_WORKER_CONCURRENCY", jobs.to_string())
             .env("ANTHROPIC_API_KEY", "bench-key")
             .env("ANTHROPIC_BASE_URL", claude.base_url())
@@ -140,6 +168,8 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let idle = memory_kib(pid)?;
+    // The interactive lane may use every slot (default and bulk leave `queue.reservedShare` to
+    // it), so all `jobs` run at once, as `/transform` commands do.
     let batch: Vec<NewJob> = (0..jobs)
         .map(|i| {
             let job = TransformJob {
@@ -153,7 +183,7 @@ async fn main() -> anyhow::Result<()> {
                 user: Some("bench".into()),
                 title: Some(format!("rss-bench-{i}.md")),
             };
-            NewJob::new(tenant.clone(), JobKind::TRANSFORM, Lane::Default, &job)
+            NewJob::new(tenant.clone(), JobKind::TRANSFORM, Lane::Interactive, &job)
         })
         .collect();
     for chunk in batch.chunks(500) {
