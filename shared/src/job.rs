@@ -295,6 +295,12 @@ pub enum JobError {
         wait: Duration,
         /// Which limit.
         reason: String,
+        /// True when the upstream itself refused the call (a 429, 529, or 503 with
+        /// retry-after); false for Onomancer's own limits (a tenant's rate limit, the fleet's
+        /// share of Discord's buckets, a pause other workers set). Only upstream refusals count
+        /// toward `queue.deferDeadlineMs`: a tenant whose own backlog waits for its own quota
+        /// must not be dead-lettered for it.
+        upstream: bool,
     },
 }
 
@@ -314,12 +320,30 @@ impl JobError {
         }
     }
 
-    /// A deferral: run again after `wait` without spending an attempt.
+    /// A deferral by one of Onomancer's own limits: run again after `wait` without spending an
+    /// attempt, however long the job has waited so far.
     pub fn deferred(wait: Duration, reason: impl Into<String>) -> Self {
         Self::Deferred {
             wait,
             reason: reason.into(),
+            upstream: false,
         }
+    }
+
+    /// A deferral because the upstream refused the call (429, 529, 503 with retry-after): run
+    /// again after `wait` without spending an attempt, until `queue.deferDeadlineMs` after the
+    /// job's first such refusal.
+    pub fn upstream_deferred(wait: Duration, reason: impl Into<String>) -> Self {
+        Self::Deferred {
+            wait,
+            reason: reason.into(),
+            upstream: true,
+        }
+    }
+
+    /// True for a deferral the upstream asked for (see [`JobError::Deferred`]).
+    pub fn is_upstream_deferral(&self) -> bool {
+        matches!(self, Self::Deferred { upstream: true, .. })
     }
 
     /// The wait this error asks for: a deferral's wait or a retry's `retry_after`.
@@ -358,6 +382,7 @@ impl JobError {
             (Self::Deferred { .. }, _) | (_, Self::Deferred { .. }) => Self::Deferred {
                 wait: wait.unwrap_or_default(),
                 reason: message,
+                upstream: self.is_upstream_deferral() || other.is_upstream_deferral(),
             },
             _ => Self::Retryable {
                 message,

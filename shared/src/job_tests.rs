@@ -100,15 +100,21 @@ fn envelopes_without_the_deferral_field_still_decode() {
 fn combined_errors_keep_the_longest_wait_and_the_deferral() {
     let s = Duration::from_secs;
     let server = JobError::retryable("Claude had a server error (500)");
-    let limited = JobError::deferred(s(30), "Claude rate limit");
+    let limited = JobError::upstream_deferred(s(30), "Claude rate limit");
     let combined = server.clone().combine(limited.clone());
     assert_eq!(
         combined,
         JobError::Deferred {
             wait: s(30),
-            reason: "Claude had a server error (500); Claude rate limit".into()
+            reason: "Claude had a server error (500); Claude rate limit".into(),
+            upstream: true,
         }
     );
+    // A sibling's refusal by the upstream keeps the combined deferral on the deadline's clock;
+    // two waits for our own limits stay off it.
+    let own = JobError::deferred(s(5), "claude rate limit of tenant acme");
+    assert!(own.clone().combine(limited.clone()).is_upstream_deferral());
+    assert!(!own.clone().combine(own.clone()).is_upstream_deferral());
     // Order does not matter for the nature and the wait.
     assert_eq!(limited.clone().combine(server.clone()).wait(), Some(s(30)));
     // A retry-after on a retryable sibling still wins when it is longer.

@@ -1,7 +1,8 @@
 //! Deferrals in the queue (real Redis, an in-process worker): a job an upstream keeps limiting
 //! is run again no earlier than asked, spends no attempt however often it is deferred, and is
 //! dead-lettered with a clear reason only once `queue.deferDeadlineMs` has passed since its
-//! first deferral; an upstream's wait survives a sibling's different failure.
+//! first deferral by the upstream (waits for Onomancer's own limits never count); an upstream's
+//! wait survives a sibling's different failure.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,8 @@ struct Plan {
     wait_ms: u64,
     /// Fail like a multi-part job: one part deferred, one part a plain retryable error.
     with_failed_sibling: bool,
+    /// Deferred by Onomancer's own limit (a tenant's rate limit) rather than by the upstream.
+    own_limit: bool,
 }
 
 /// One run: when it started, when it ended, its attempt.
@@ -38,10 +41,12 @@ impl JobHandler for Limited {
         let plan: Plan = job.payload_as()?;
         let n = self.runs.lock().unwrap().get(&job.id).map_or(0, Vec::len) as u32;
         let result = if n < plan.deferrals {
-            let limited = JobError::deferred(
-                Duration::from_millis(plan.wait_ms),
-                "upstream rate limit (429)",
-            );
+            let wait = Duration::from_millis(plan.wait_ms);
+            let limited = if plan.own_limit {
+                JobError::deferred(wait, "claude rate limit of tenant thj")
+            } else {
+                JobError::upstream_deferred(wait, "upstream rate limit (429)")
+            };
             Err(if plan.with_failed_sibling {
                 JobError::retryable("sibling failed: server error (500)").combine(limited)
             } else {
@@ -88,6 +93,7 @@ async fn a_job_deferred_more_often_than_its_attempts_finishes_on_its_first_attem
         deferrals: 6,
         wait_ms: 80,
         with_failed_sibling: false,
+        own_limit: false,
     };
     let id = t.queue.enqueue(limited_job(&plan)).await.unwrap().id;
 
@@ -116,6 +122,7 @@ async fn a_job_deferred_past_its_deadline_is_dead_lettered_with_the_reason() {
         deferrals: u32::MAX,
         wait_ms: 50,
         with_failed_sibling: false,
+        own_limit: false,
     };
     let id = t.queue.enqueue(limited_job(&plan)).await.unwrap().id;
 
@@ -159,6 +166,7 @@ async fn an_upstreams_wait_survives_a_siblings_different_failure_and_spends_no_a
         deferrals: 2,
         wait_ms: 400,
         with_failed_sibling: true,
+        own_limit: false,
     };
     let id = t.queue.enqueue(limited_job(&plan)).await.unwrap().id;
 
@@ -172,4 +180,34 @@ async fn an_upstreams_wait_survives_a_siblings_different_failure_and_spends_no_a
     for pair in runs.windows(2) {
         assert!(pair[1].0 - pair[0].1 >= Duration::from_millis(400));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_waiting_on_its_tenants_own_limit_past_the_deadline_still_runs() {
+    let mut config = fast_config();
+    config.defer_deadline = Duration::from_millis(300);
+    config.max_attempts = 1;
+    let t = TestQueue::new(config).await;
+    let handler = Arc::new(Limited::default());
+    let (stop, worker) = spawn_worker(&t.queue, handler.clone(), "w", 4);
+    // Ten waits of 60 ms (spread up to twice that): well past the 300 ms deadline.
+    let plan = Plan {
+        deferrals: 10,
+        wait_ms: 60,
+        with_failed_sibling: false,
+        own_limit: true,
+    };
+    let id = t.queue.enqueue(limited_job(&plan)).await.unwrap().id;
+
+    let status = settled(&t, &id).await;
+    stop.cancel();
+    worker.await.unwrap();
+
+    assert_eq!((status.state, status.attempt), (JobState::Succeeded, 1));
+    let runs = handler.runs.lock().unwrap()[&id].clone();
+    assert_eq!(runs.len(), 11, "ten waits for its own quota, then the run");
+    assert!(
+        runs.last().unwrap().0 - runs[0].1 >= Duration::from_millis(600),
+        "it waited past the deadline and was not dead-lettered"
+    );
 }

@@ -170,9 +170,11 @@ impl From<LlmError> for JobError {
     /// terminal.
     fn from(e: LlmError) -> Self {
         if e.is_rate_limit() {
-            JobError::Deferred {
-                wait: e.retry_after().unwrap_or(UNHINTED_WAIT),
-                reason: e.to_string(),
+            let wait = e.retry_after().unwrap_or(UNHINTED_WAIT);
+            match e {
+                // Another worker met the refusal; this call was never made.
+                LlmError::Paused(_) => JobError::deferred(wait, e.to_string()),
+                _ => JobError::upstream_deferred(wait, e.to_string()),
             }
         } else if e.is_retryable() {
             JobError::Retryable {

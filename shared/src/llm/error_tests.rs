@@ -97,6 +97,7 @@ fn rate_limit_defers_the_job_for_retry_after() {
                 "Claude rate limit reached (429 rate_limit_error): slow down [request-id req_body]"
                     .into(),
             wait: Duration::from_secs(17),
+            upstream: true,
         }
     );
 }

@@ -26,8 +26,9 @@ pub struct QueueConfig {
     pub idempotency_window: Duration,
     /// How long a job's status is kept.
     pub status_ttl: Duration,
-    /// How long upstream limits may keep deferring one job, counted from its first deferral;
-    /// a deferral after that dead-letters the job with the reason.
+    /// How long upstream limits may keep deferring one job, counted from the upstream's first
+    /// refusal; an upstream deferral after that dead-letters the job with the reason. Deferrals
+    /// by Onomancer's own limits never count.
     pub defer_deadline: Duration,
 }
 

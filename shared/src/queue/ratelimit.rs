@@ -108,10 +108,10 @@ impl RateLimiter {
     pub async fn acquire(&self, tenant: &TenantId, service: &str) -> Result<(), JobError> {
         match self.try_acquire(tenant, service).await {
             Ok(None) => Ok(()),
-            Ok(Some(wait)) => Err(JobError::Deferred {
+            Ok(Some(wait)) => Err(JobError::deferred(
                 wait,
-                reason: format!("{service} rate limit of tenant {tenant}"),
-            }),
+                format!("{service} rate limit of tenant {tenant}"),
+            )),
             Err(e) => Err(JobError::retryable(format!(
                 "rate limiter unavailable: {e}"
             ))),

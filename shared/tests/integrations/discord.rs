@@ -181,6 +181,7 @@ async fn rate_limit_defers_for_discords_wait_and_the_retry_posts_once() {
         JobError::Deferred {
             reason: "Discord rate limit (user): retry after 2.5s".into(),
             wait: Duration::from_millis(2500),
+            upstream: true,
         },
         "a 429 spends no attempt"
     );

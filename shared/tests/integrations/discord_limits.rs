@@ -52,7 +52,7 @@ async fn post(poster: &DiscordPoster, channel: u64) -> Result<Vec<u64>, DiscordE
 
 fn deferral(err: DiscordError) -> (Duration, String) {
     match JobError::from(err) {
-        JobError::Deferred { wait, reason } => (wait, reason),
+        JobError::Deferred { wait, reason, .. } => (wait, reason),
         other => panic!("expected a deferral, got {other:?}"),
     }
 }

@@ -99,19 +99,18 @@ impl From<DiscordError> for JobError {
     fn from(e: DiscordError) -> Self {
         let message = e.to_string();
         match e {
-            // Discord asks to slow down, or another run is mid-post: wait, spend no attempt.
+            // Discord asks to slow down: wait, spend no attempt (toward the deferral deadline).
             DiscordError::RateLimited {
                 retry_after: wait, ..
             }
-            | DiscordError::Throttled { wait, .. }
-            | DiscordError::Busy { wait, .. }
             | DiscordError::Server {
                 retry_after: Some(wait),
                 ..
-            } => JobError::Deferred {
-                wait,
-                reason: message,
-            },
+            } => JobError::upstream_deferred(wait, message),
+            // Our own share of Discord's limits, or another run is mid-post: wait, no deadline.
+            DiscordError::Throttled { wait, .. } | DiscordError::Busy { wait, .. } => {
+                JobError::deferred(wait, message)
+            }
             DiscordError::Server {
                 retry_after: None, ..
             }

@@ -55,6 +55,7 @@ fn errors_map_to_job_errors() {
         JobError::Deferred {
             reason: "Discord rate limit (user): retry after 1.5s".into(),
             wait: Duration::from_millis(1500),
+            upstream: true,
         }
     );
     let e: JobError = DiscordError::Throttled {

@@ -220,7 +220,7 @@ impl FetchError {
             FetchError::Google(g) => g.into(),
             FetchError::RateLimited { wait, .. } => {
                 let reason = self.to_string();
-                JobError::deferred(wait, reason)
+                JobError::upstream_deferred(wait, reason)
             }
             other if transient && attempt < NETWORK_RETRY_ATTEMPTS => {
                 JobError::retryable(other.to_string())

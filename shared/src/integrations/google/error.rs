@@ -92,14 +92,10 @@ impl From<GoogleError> for JobError {
     fn from(e: GoogleError) -> Self {
         let message = e.to_string();
         match e {
-            GoogleError::RateLimited { retry_after, .. } => JobError::Deferred {
-                wait: retry_after.unwrap_or(QUOTA_WAIT),
-                reason: message,
-            },
-            GoogleError::Paused { wait, .. } => JobError::Deferred {
-                wait,
-                reason: message,
-            },
+            GoogleError::RateLimited { retry_after, .. } => {
+                JobError::upstream_deferred(retry_after.unwrap_or(QUOTA_WAIT), message)
+            }
+            GoogleError::Paused { wait, .. } => JobError::deferred(wait, message),
             GoogleError::Server { .. } | GoogleError::Transport(_) => JobError::retryable(message),
             GoogleError::Credentials(_)
             | GoogleError::TokenRefused { .. }

@@ -266,12 +266,22 @@ impl Queue {
                 self.reschedule(claimed, &next, wait, "retrying", message)
                     .await
             }
-            JobError::Deferred { wait, reason } => {
+            JobError::Deferred {
+                wait,
+                reason,
+                upstream,
+            } => {
                 let now = now_ms();
-                let since = env.deferred_since_ms.unwrap_or(now);
+                // Only the upstream's refusals start (and count toward) the deadline: waiting for
+                // Onomancer's own limits is queueing, however long the tenant's backlog.
+                let since = match (*upstream, env.deferred_since_ms) {
+                    (_, Some(since)) => Some(since),
+                    (true, None) => Some(now),
+                    (false, None) => None,
+                };
                 let deadline = self.config().defer_deadline;
-                let waited = Duration::from_millis((now - since).max(0) as u64);
-                if waited >= deadline {
+                let waited = Duration::from_millis((now - since.unwrap_or(now)).max(0) as u64);
+                if *upstream && waited >= deadline {
                     let reason = format!(
                         "deferred by upstream limits for {:.1}s, past the deadline of {:.1}s (queue.deferDeadlineMs); last: {reason}",
                         waited.as_secs_f64(),
@@ -284,7 +294,7 @@ impl Queue {
                 // back at once.
                 let wait = spread(*wait, fastrand::f64());
                 let mut next = env.clone();
-                next.deferred_since_ms = Some(since);
+                next.deferred_since_ms = since;
                 tracing::debug!(wait_ms = wait.as_millis() as u64, reason, "job deferred");
                 self.reschedule(
                     claimed,

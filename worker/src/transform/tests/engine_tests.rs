@@ -396,7 +396,7 @@ async fn the_claude_rate_limit_defers_the_job() {
         .await
         .unwrap_err()
     {
-        JobError::Deferred { wait, reason } => {
+        JobError::Deferred { wait, reason, .. } => {
             assert!(
                 wait > Duration::ZERO && wait <= Duration::from_secs(60),
                 "{wait:?}"
