@@ -1,6 +1,6 @@
--- After a worker read the streams claim.lua planned (composed after forget.lua:
--- `forget_if_done`): the streams it got entries from join its owned set (so a reclaim finds
--- them), and the tenants whose read came up short are settled. Such a tenant leaves its lane's
+-- After a worker read the streams claim.lua planned and started the jobs (sent by its writer,
+-- writer.rs, composed after forget.lua: `forget_if_done`): the streams it got entries from join
+-- its owned set (so a reclaim finds them), and the tenants whose read came up short are settled. Such a tenant leaves its lane's
 -- ready index only when its stream holds no undelivered entry, checked here in the same step,
 -- so an enqueue in between keeps it listed; its stream leaves the owned set when nothing of the
 -- consumer is pending there. (A worker dying between its read and this call leaves entries
@@ -13,7 +13,11 @@
 -- Returns how many tenants left the ready index.
 local p, group, me, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 for a = 5, 4 + n do
-  redis.call('SADD', KEYS[1], ARGV[a])
+  -- Only while something of this consumer is still pending there: the writer settles a read
+  -- after its jobs started, and they may have ended (retried, handed back) on another path.
+  if #redis.call('XPENDING', ARGV[a], group, '-', '+', 1, me) > 0 then
+    redis.call('SADD', KEYS[1], ARGV[a])
+  end
 end
 local drained = 0
 for a = 5 + n, #ARGV, 2 do

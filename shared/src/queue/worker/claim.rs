@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::finish::Claimed;
 use super::read::{read_planned, Planned};
+use super::writer::Settle;
 use super::slots::Room;
 use crate::ids::{JobId, TenantId};
 use crate::job::{Envelope, Lane};
@@ -40,6 +41,8 @@ type Entry = (String, String, String, Vec<u8>, u32, String, i64);
 /// What one claim took.
 pub(crate) struct Batch {
     pub entries: Vec<Claimed>,
+    /// What the read leaves to settle (the worker's writer does it).
+    pub settle: Settle,
     /// The claim stopped at its visit bound with room left: claim again before waiting.
     pub more: bool,
 }
@@ -98,11 +101,13 @@ impl Claims {
     pub async fn claim(self, room: Room) -> Result<Batch, QueueError> {
         let capped = room.capped(MAX_ENTRIES);
         let (more, mut entries, plan) = self.invoke("claim", &capped).await?;
-        let (read, short) = read_planned(&self.queue, &self.consumer, &plan).await?;
+        let (read, settle) = read_planned(&self.queue, &self.consumer, &plan).await?;
         entries.extend(read);
         let filled = entries.len() == MAX_ENTRIES && room.total > MAX_ENTRIES;
+        let short = !settle.short.is_empty();
         Ok(Batch {
             entries,
+            settle,
             more: more == 1 || short || filled,
         })
     }
@@ -137,7 +142,8 @@ impl Claims {
             bulk: free,
         };
         let (_, taken, plan) = self.invoke("claim", &room).await?;
-        let (read, _) = read_planned(&self.queue, &self.consumer, &plan).await?;
+        let (read, settle) = read_planned(&self.queue, &self.consumer, &plan).await?;
+        super::writer::settle_now(&self.queue, &self.consumer, &settle).await?;
         Ok(taken.len() + read.len())
     }
 
@@ -207,6 +213,7 @@ impl Claims {
         let lane = Lane::parse(&lane)
             .ok_or_else(|| QueueError::Corrupt(format!("claim answered an unknown lane {lane}")))?;
         let tenant = TenantId::new(tenant);
+        let named = !id.is_empty();
         let job_id = if id.is_empty() {
             Envelope::probe_id(&raw)
         } else {
@@ -216,6 +223,7 @@ impl Claims {
             consumer: self.consumer.clone(),
             job_id,
             marked: marked == 1,
+            named,
             stream: self.queue.keys().stream(&tenant, lane),
             entry_id,
             raw,
@@ -227,7 +235,7 @@ impl Claims {
 }
 
 /// Marks jobs running whose entries did not name their job id (written by an older version), so
-/// the claim script could not (one pipeline).
+/// neither the claim script nor the writer could (one pipeline, before the jobs start).
 pub(crate) async fn mark_running(
     queue: &Queue,
     consumer: &str,

@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-
 use crate::ids::{JobId, TenantId};
 use crate::job::{Envelope, JobError, Lane};
 use crate::queue::spread;
@@ -22,6 +20,9 @@ pub(crate) struct Claimed {
     pub job_id: Option<JobId>,
     /// True when the claim script already marked the job running.
     pub marked: bool,
+    /// True when the entry names its job (its `i` field): a read entry's job is then marked
+    /// running by the worker's writer, in order before its acknowledgement (`writer.rs`).
+    pub named: bool,
     /// Stream key it was read from.
     pub stream: String,
     /// Entry id in that stream.
@@ -34,94 +35,6 @@ pub(crate) struct Claimed {
     pub lane: Lane,
     /// Times Redis delivered this entry (1 for a fresh read).
     pub deliveries: u32,
-}
-
-/// A finished job waiting for its batched acknowledgement.
-pub(crate) struct Ack {
-    pub stream: String,
-    pub entry_id: String,
-    pub status_key: String,
-    pub result: Option<String>,
-}
-
-/// Flushes acknowledgements in batches (see `write_acks`). Runs until the channel closes, then
-/// returns after the last batch is written.
-pub(crate) async fn run_acker(
-    queue: Queue,
-    consumer: Arc<str>,
-    mut rx: mpsc::UnboundedReceiver<Ack>,
-) {
-    let mut batch: Vec<Ack> = Vec::with_capacity(1024);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < 4096 {
-            match rx.try_recv() {
-                Ok(a) => batch.push(a),
-                Err(_) => break,
-            }
-        }
-        let mut delay = Duration::from_millis(20);
-        loop {
-            match write_acks(&queue, &consumer, &batch).await {
-                Ok(()) => break,
-                Err(e) => {
-                    // The entries stay pending (so nothing is lost); keep trying.
-                    tracing::warn!(error = %e, jobs = batch.len(), "acknowledging jobs failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
-            }
-        }
-        batch.clear();
-    }
-}
-
-/// One batch: every job's status and its stream's `XACK` as plain pipelined commands (status
-/// first: if the process dies in between, the job re-runs rather than being acknowledged with a
-/// stale status), then `ack.lua` drops the streams where nothing is pending any more from the
-/// owned set. Sent back to back on the multiplexed connection, in that order.
-async fn write_acks(queue: &Queue, consumer: &str, batch: &[Ack]) -> Result<(), QueueError> {
-    let now = now_ms();
-    let mut pipe = redis::pipe();
-    for a in batch {
-        let cmd = pipe
-            .cmd("HSET")
-            .arg(&a.status_key)
-            .arg("state")
-            .arg("succeeded")
-            .arg("updated")
-            .arg(now);
-        if let Some(r) = &a.result {
-            cmd.arg("result").arg(r);
-        }
-        cmd.ignore();
-        pipe.cmd("HINCRBY")
-            .arg(&a.status_key)
-            .arg("completions")
-            .arg(1)
-            .ignore();
-    }
-    let mut by_stream: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for a in batch {
-        by_stream.entry(&a.stream).or_default().push(&a.entry_id);
-    }
-    for (stream, ids) in &by_stream {
-        pipe.cmd("XACK").arg(*stream).arg(GROUP).arg(ids).ignore();
-    }
-    let mut forget = queue.scripts().ack.prepare_invoke();
-    forget
-        .key(queue.keys().owned(consumer))
-        .arg(GROUP)
-        .arg(consumer)
-        .arg(by_stream.keys().collect::<Vec<_>>());
-    let (mut c1, mut c2) = (queue.conn(), queue.conn());
-    let (acked, forgot) = futures::join!(
-        pipe.query_async::<()>(&mut c1),
-        forget.invoke_async::<i64>(&mut c2)
-    );
-    acked?;
-    forgot?;
-    Ok(())
 }
 
 impl Queue {

@@ -10,6 +10,7 @@ mod read;
 mod run_job;
 mod slots;
 mod wake;
+mod writer;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,11 +21,12 @@ use std::time::Duration;
 use backon::BackoffBuilder;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, Notify};
+use writer::{Flushed, Write};
 use tokio::task::JoinSet;
 
 use crate::job::{Envelope, JobError, JobOutcome};
 use crate::queue::{Queue, QueueError};
-use finish::{Ack, Claimed};
+use finish::Claimed;
 use slots::Slots;
 
 /// A job handler: the worker calls it once per delivery (at least once per job).
@@ -98,7 +100,12 @@ type KindMetricsCache =
 struct Running {
     tasks: JoinSet<()>,
     inflight: InFlight,
-    ack_tx: mpsc::UnboundedSender<Ack>,
+    /// The writer: job starts (marks, settles) and acknowledgements, in order.
+    writes: mpsc::UnboundedSender<Write>,
+    /// The last start the writer has written.
+    flushed: Flushed,
+    /// The last start's number.
+    seq: u64,
     /// Notified each time a job ends and frees its slot.
     freed: Arc<Notify>,
     slots: Arc<Slots>,
@@ -190,12 +197,11 @@ impl<H: JobHandler> WorkerRuntime<H> {
             "worker started"
         );
 
-        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
-        let acker = tokio::spawn(finish::run_acker(
+        let (writes, flushed, writer) = writer::spawn(
             self.queue.clone(),
+            self.queue.dedicated_connection().await?,
             consumer.clone(),
-            ack_rx,
-        ));
+        );
         let stop_aux = Arc::new(Notify::new());
         let heartbeat = tokio::spawn(liveness::run_heartbeat(
             self.queue.clone(),
@@ -207,7 +213,9 @@ impl<H: JobHandler> WorkerRuntime<H> {
         let mut running = Running {
             tasks: JoinSet::new(),
             inflight: Arc::default(),
-            ack_tx,
+            writes,
+            flushed,
+            seq: 0,
             freed: Arc::new(Notify::new()),
             slots,
         };
@@ -222,7 +230,10 @@ impl<H: JobHandler> WorkerRuntime<H> {
 
         // A restarted consumer takes its own pending entries back first.
         match claims.own_pending().await {
-            Ok(own) => self.start(own, &mut running).await,
+            Ok(own) => {
+                self.start(own, writer::Settle::default(), &mut running)
+                    .await
+            }
             Err(e) => tracing::warn!(error = %e, "could not read this consumer's pending entries"),
         }
 
@@ -272,7 +283,7 @@ impl<H: JobHandler> WorkerRuntime<H> {
                             retry = redis_retry();
                             paused_until = None;
                             let got = !batch.entries.is_empty();
-                            self.start(batch.entries, &mut running).await;
+                            self.start(batch.entries, batch.settle, &mut running).await;
                             idle = !got && !batch.more;
                         }
                         Err(e) => paused_until = Some(self.failed(&e, &mut retry)),
@@ -297,12 +308,18 @@ impl<H: JobHandler> WorkerRuntime<H> {
                     if paused && in_flight.is_empty() => {}
             }
         }
-        // What claims in flight at the stop took goes straight back.
+        // What claims in flight at the stop took goes straight back (their reads settled).
         while let Some((_, result)) = in_flight.next().await {
             if let Ok(batch) = result {
                 for (claimed, env) in self.triage(batch.entries).await {
                     self.hand_back(&claimed, &env).await;
                 }
+                running.seq += 1;
+                let _ = running.writes.send(Write::Started(writer::Started {
+                    seq: running.seq,
+                    marks: Vec::new(),
+                    settle: batch.settle,
+                }));
             }
         }
         drop(waker);
@@ -325,6 +342,16 @@ impl<H: JobHandler> WorkerRuntime<H> {
                 }
             }
         }
+        // The marks of the jobs handed back below are written first, so "running" never
+        // overwrites their hand-back (bounded: with Redis gone, neither can be written).
+        let last = running.seq;
+        let mut flushed = running.flushed.clone();
+        if tokio::time::timeout(Duration::from_secs(2), flushed.wait(last))
+            .await
+            .is_err()
+        {
+            tracing::warn!("job starts not yet written at shutdown; handing back anyway");
+        }
         let leftovers: Vec<Arc<(Claimed, Envelope)>> = running
             .inflight
             .lock()
@@ -337,7 +364,7 @@ impl<H: JobHandler> WorkerRuntime<H> {
             self.hand_back(claimed, env).await;
         }
         drop(running);
-        let _ = acker.await;
+        let _ = writer.await;
         stop_aux.notify_one();
         let _ = heartbeat.await;
         liveness::retire(&self.queue, &consumer, &token).await;

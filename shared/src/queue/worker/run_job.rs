@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
-use super::finish::{Ack, Claimed};
+use super::finish::Claimed;
+use super::writer::{Ack, Mark, Settle, Started, Write};
 use super::{claim, JobHandler, Running, WorkerRuntime};
 use crate::job::{Envelope, JobError};
 
@@ -22,15 +23,41 @@ pub(super) struct KindMetrics {
 
 impl<H: JobHandler> WorkerRuntime<H> {
     /// Starts claimed entries: poison is dead-lettered, what fits its lane's room runs, the rest
-    /// (only a restarted worker's own entries can exceed the room) is handed back at once.
-    pub(super) async fn start(&self, batch: Vec<Claimed>, running: &mut Running) {
+    /// (only a restarted worker's own entries can exceed the room) is handed back at once. The
+    /// writer gets the start (marks and the claim's settle) before any of the jobs runs, so each
+    /// job's mark reaches Redis before its acknowledgement.
+    pub(super) async fn start(&self, batch: Vec<Claimed>, settle: Settle, running: &mut Running) {
         let ready = self.triage(batch).await;
+        let mut go = Vec::with_capacity(ready.len());
         for (claimed, env) in ready {
             if running.slots.room().for_lane(claimed.lane) == 0 {
                 self.hand_back(&claimed, &env).await;
                 continue;
             }
-            self.spawn_job(running, claimed, env);
+            running.slots.start(claimed.lane);
+            go.push((claimed, env));
+        }
+        let marks: Vec<Mark> = go
+            .iter()
+            .filter(|(c, _)| c.named && !c.marked)
+            .map(|(c, env)| Mark {
+                status_key: self.queue.keys().status(&env.tenant, &env.id),
+                stream: c.stream.clone(),
+                entry_id: c.entry_id.clone(),
+                deliveries: c.deliveries,
+            })
+            .collect();
+        running.seq += 1;
+        let seq = running.seq;
+        if !marks.is_empty() || !settle.read.is_empty() || !settle.short.is_empty() {
+            let _ = running.writes.send(Write::Started(Started {
+                seq,
+                marks,
+                settle,
+            }));
+        }
+        for (claimed, env) in go {
+            self.spawn_job(running, seq, claimed, env);
         }
     }
 
@@ -61,9 +88,10 @@ impl<H: JobHandler> WorkerRuntime<H> {
             }
             ready.push((claimed, decoded.expect("checked")));
         }
+        // Entries that do not name their job (an older version's): marked here, at once.
         let unmarked: Vec<(&Claimed, &Envelope)> = ready
             .iter()
-            .filter(|(c, _)| !c.marked)
+            .filter(|(c, _)| !c.marked && !c.named)
             .map(|(c, e)| (c, e))
             .collect();
         if let Err(e) = claim::mark_running(&self.queue, &self.options.consumer, &unmarked).await {
@@ -94,8 +122,9 @@ impl<H: JobHandler> WorkerRuntime<H> {
         k
     }
 
-    /// Runs one job in a slot of its lane.
-    fn spawn_job(&self, running: &mut Running, claimed: Claimed, env: Envelope) {
+    /// Runs one job in the slot of its lane the caller took for it; `seq` is its start's number
+    /// at the writer.
+    fn spawn_job(&self, running: &mut Running, seq: u64, claimed: Claimed, env: Envelope) {
         let key = (claimed.stream.clone(), claimed.entry_id.clone());
         let metrics = self.kind_metrics(&env);
         let span = tracing::info_span!(
@@ -108,18 +137,18 @@ impl<H: JobHandler> WorkerRuntime<H> {
             trace_id = env.trace.as_ref().map(|t| t.trace_id()).unwrap_or(""),
         );
         let lane = claimed.lane;
-        running.slots.start(lane);
         let job = Arc::new((claimed, env));
         running
             .inflight
             .lock()
             .expect("lock")
             .insert(key.clone(), job.clone());
-        let (queue, handler, inflight, ack_tx, freed, finished, slots) = (
+        let (queue, handler, inflight, writes, mut flushed, freed, finished, slots) = (
             self.queue.clone(),
             self.handler.clone(),
             running.inflight.clone(),
-            running.ack_tx.clone(),
+            running.writes.clone(),
+            running.flushed.clone(),
             running.freed.clone(),
             self.handle.finished.clone(),
             running.slots.clone(),
@@ -138,12 +167,13 @@ impl<H: JobHandler> WorkerRuntime<H> {
                         // never hand back a job that already succeeded.
                         inflight.lock().expect("lock").remove(&key);
                         metrics.acked.inc();
-                        let _ = ack_tx.send(Ack {
+                        let _ = writes.send(Write::Ack(Ack {
                             stream: claimed.stream.clone(),
                             entry_id: claimed.entry_id.clone(),
                             status_key: queue.keys().status(&env.tenant, &env.id),
                             result: out.result.map(|r| r.to_string()),
-                        });
+                            deliveries: claimed.deliveries,
+                        }));
                     }
                     Err(err) => {
                         let outcome = match &err {
@@ -156,9 +186,11 @@ impl<H: JobHandler> WorkerRuntime<H> {
                             .duration
                             .with_label_values(&[env.kind.as_str(), outcome])
                             .observe(elapsed);
-                        // Keep trying, holding the slot: the entry stays pending under this
-                        // live worker until the failure is recorded (peers never take it), and
-                        // a shutdown past its grace hands it back instead.
+                        // After the job's mark is written (so "running" never overwrites what
+                        // the failure records). Keep trying, holding the slot: the entry stays
+                        // pending under this live worker until the failure is recorded (peers
+                        // never take it), and a shutdown past its grace hands it back instead.
+                        flushed.wait(seq).await;
                         let mut delay = Duration::from_millis(50);
                         while let Err(e) = queue.fail(claimed, env, &err).await {
                             tracing::warn!(error = %e, "recording a job failure failed; retrying");
