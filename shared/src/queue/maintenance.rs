@@ -48,9 +48,29 @@ const DEPTH_FRESH: Duration = Duration::from_secs(15);
 const DEPTH_LEASE: Duration = Duration::from_secs(5);
 
 impl Queue {
-    /// Tenants with a stream in `lane`.
+    /// Tenants with a stream in `lane`, read a few hundred per call (`SSCAN`), so no call grows
+    /// with the number of tenants.
     pub async fn lane_tenants(&self, lane: Lane) -> Result<Vec<TenantId>, QueueError> {
-        let members: Vec<String> = self.conn().smembers(self.keys().lane_tenants(lane)).await?;
+        let key = self.keys().lane_tenants(lane);
+        let mut conn = self.conn();
+        let mut members: Vec<String> = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, page): (u64, Vec<String>) = redis::cmd("SSCAN")
+                .arg(&key)
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut conn)
+                .await?;
+            members.extend(page);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        members.sort_unstable();
+        members.dedup();
         let mut v: Vec<TenantId> = members.into_iter().map(TenantId::new).collect();
         v.sort();
         Ok(v)

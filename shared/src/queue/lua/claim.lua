@@ -4,7 +4,8 @@
 -- through each lane's ready index, lanes in priority order, a share of the room each. The
 -- worker reads those streams itself (XREADGROUP, no script) and settles the ones that came up
 -- short (settle.lua). Mode 'own': every entry still pending for this consumer (a restarted
--- worker with the same name), and nothing else.
+-- worker with the same name), and nothing else. Mode 'plan': the plan of mode 'claim' without
+-- the take-over (sent ahead, in the round trip of the previous claim's read).
 -- KEYS[1] consumers zset (liveness, scored by expiry)   KEYS[2] this consumer's owned-stream set
 -- KEYS[3] liveness tick
 -- ARGV: queue key prefix, group, consumer, free slots, room for default+bulk, room for bulk,
@@ -111,12 +112,15 @@ if mode == 'own' then
 end
 
 -- A consumer presumed dead (not this one): its liveness expired while others kept renewing.
-for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 2)) do
-  if name ~= me then
-    if forgive_gap({KEYS[1], KEYS[3]}, {now, idle}) == 0 then
-      take_over(name, 16)
+-- (Mode 'plan' only plans: a worker sends it ahead, beside a read, for its next claim.)
+if mode == 'claim' then
+  for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 2)) do
+    if name ~= me then
+      if forgive_gap({KEYS[1], KEYS[3]}, {now, idle}) == 0 then
+        take_over(name, 16)
+      end
+      break
     end
-    break
   end
 end
 

@@ -5,7 +5,8 @@
 //! not with the number of tenants. Also a restarted consumer's own pending entries, the
 //! promotion of due delayed jobs and the depth gauges this worker exports.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::finish::Claimed;
@@ -83,32 +84,113 @@ impl Upkeep {
     }
 }
 
+/// How long a plan made ahead stays good; an older one is dropped and the claim plans afresh.
+const PLAN_FRESH: Duration = Duration::from_millis(100);
+
+/// How often a claim runs the whole script (taking over the entries of consumers presumed dead)
+/// while plans made ahead would spare it.
+const FULL_EVERY: Duration = Duration::from_millis(200);
+
+/// Plans made ahead kept at most (one per claim in flight is enough).
+const PLANS_AHEAD: usize = 4;
+
+/// A plan made ahead, in the round trip of an earlier claim's read.
+struct Ahead {
+    made: Instant,
+    more: bool,
+    plan: Vec<Planned>,
+}
+
+#[derive(Default)]
+struct AheadState {
+    plans: VecDeque<Ahead>,
+    /// When a claim last ran the whole script.
+    full: Option<Instant>,
+}
+
 /// Claims for one worker (cheap to clone: a claim runs as a future of its own, so a worker can
 /// have a claim in flight while it starts what the previous one took).
+///
+/// A claim is one round trip when it can: each read carries, in the same pipeline, the plan of
+/// the next claim (`claim.lua` in mode `plan`), so the next claim only reads. A plan rotates the
+/// ready index and reserves nothing, so a stale one costs at most a short read (settled as
+/// usual); it is fitted to the room the claim really has, and dropped after [`PLAN_FRESH`].
+/// Every [`FULL_EVERY`], and whenever no fresh plan is at hand, a claim plans afresh with the
+/// take-over of dead consumers' entries.
 #[derive(Clone)]
 pub(crate) struct Claims {
     queue: Queue,
     consumer: Arc<str>,
+    ahead: Arc<Mutex<AheadState>>,
 }
 
 impl Claims {
     pub fn new(queue: Queue, consumer: Arc<str>) -> Self {
-        Self { queue, consumer }
+        Self {
+            queue,
+            consumer,
+            ahead: Arc::default(),
+        }
+    }
+
+    /// A fresh plan made ahead, unless the whole script is due.
+    fn take_ahead(&self) -> Option<Ahead> {
+        let mut state = self.ahead.lock().expect("lock");
+        if state.full.is_none_or(|t| t.elapsed() >= FULL_EVERY) {
+            state.full = Some(Instant::now());
+            state.plans.clear();
+            return None;
+        }
+        while let Some(a) = state.plans.pop_front() {
+            if a.made.elapsed() < PLAN_FRESH {
+                return Some(a);
+            }
+        }
+        None
+    }
+
+    fn keep_ahead(&self, more: bool, plan: Vec<Planned>) {
+        if plan.is_empty() {
+            return;
+        }
+        let mut state = self.ahead.lock().expect("lock");
+        if state.plans.len() >= PLANS_AHEAD {
+            state.plans.pop_front();
+        }
+        state.plans.push_back(Ahead {
+            made: Instant::now(),
+            more,
+            plan,
+        });
     }
 
     /// Claims within `room` (at most [`MAX_ENTRIES`]): entries of a dead consumer first, then new
     /// entries by lane priority, tenants in rotation.
     pub async fn claim(self, room: Room) -> Result<Batch, QueueError> {
         let capped = room.capped(MAX_ENTRIES);
-        let (more, mut entries, plan) = self.invoke("claim", &capped).await?;
-        let (read, settle) = read_planned(&self.queue, &self.consumer, &plan).await?;
+        let (more, mut entries, plan) = match self.take_ahead() {
+            Some(a) => (a.more, Vec::new(), fit(a.plan, capped)),
+            None => {
+                let (more, entries, plan) = self.invoke("claim", &capped).await?;
+                (more == 1, entries, plan)
+            }
+        };
+        let next = self.script_cmd("plan", &capped);
+        let (read, settle, then) =
+            read_planned(&self.queue, &self.consumer, &plan, Some(next)).await?;
+        match then.map(|answer| answer.map_err(QueueError::from).and_then(|v| self.parse(v))) {
+            Some(Ok((next_more, _, next_plan))) => self.keep_ahead(next_more == 1, next_plan),
+            // Not loaded (Redis restarted): the next claim runs the script whole, which loads it.
+            Some(Err(e)) => tracing::debug!(error = %e, "planning the next claim ahead failed"),
+            None => {}
+        }
         entries.extend(read);
         let filled = entries.len() == MAX_ENTRIES && room.total > MAX_ENTRIES;
         let short = !settle.short.is_empty();
         Ok(Batch {
             entries,
             settle,
-            more: more == 1 || short || filled,
+            more: more || short || filled,
         })
     }
 
@@ -142,7 +224,7 @@ impl Claims {
             bulk: free,
         };
         let (_, taken, plan) = self.invoke("claim", &room).await?;
-        let (read, settle) = read_planned(&self.queue, &self.consumer, &plan).await?;
+        let (read, settle, _) = read_planned(&self.queue, &self.consumer, &plan, None).await?;
         super::writer::settle_now(&self.queue, &self.consumer, &settle).await?;
         Ok(taken.len() + read.len())
     }
@@ -155,7 +237,7 @@ impl Claims {
         room: &Room,
     ) -> Result<(i64, Vec<Claimed>, Vec<Planned>), QueueError> {
         let keys = self.queue.keys();
-        let (more, raw, flat_plan): (i64, Vec<Entry>, Vec<String>) = self
+        let answer: redis::Value = self
             .queue
             .scripts()
             .claim
@@ -173,6 +255,35 @@ impl Claims {
             .arg(mode)
             .invoke_async(&mut self.queue.conn())
             .await?;
+        self.parse(answer)
+    }
+
+    /// `claim.lua` by its hash, to send in a pipeline (the script is loaded by the claims that
+    /// run it whole).
+    fn script_cmd(&self, mode: &str, room: &Room) -> redis::Cmd {
+        let keys = self.queue.keys();
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(self.queue.scripts().claim.get_hash())
+            .arg(3)
+            .arg(keys.consumers())
+            .arg(keys.owned(&self.consumer))
+            .arg(keys.consumers_tick())
+            .arg(keys.queue_keys_prefix())
+            .arg(GROUP)
+            .arg(&*self.consumer)
+            .arg(room.total)
+            .arg(room.default_and_bulk)
+            .arg(room.bulk)
+            .arg(self.queue.config().claim_idle.as_millis() as u64)
+            .arg(MAX_VISITS)
+            .arg(mode);
+        cmd
+    }
+
+    /// `claim.lua`'s answer: the visit bound's flag, the entries taken over, the plan.
+    fn parse(&self, answer: redis::Value) -> Result<(i64, Vec<Claimed>, Vec<Planned>), QueueError> {
+        let (more, raw, flat_plan): (i64, Vec<Entry>, Vec<String>) =
+            redis::from_redis_value(answer).map_err(redis::RedisError::from)?;
         let mut out = Vec::with_capacity(raw.len());
         for entry in raw {
             let c = self.to_claimed(entry)?;
@@ -232,6 +343,16 @@ impl Claims {
             deliveries,
         })
     }
+}
+
+/// `plan` cut to what fits `room`, lane by lane, in plan order.
+fn fit(plan: Vec<Planned>, mut room: Room) -> Vec<Planned> {
+    plan.into_iter()
+        .filter_map(|mut p| {
+            p.count = room.take(p.lane, p.count);
+            (p.count > 0).then_some(p)
+        })
+        .collect()
 }
 
 /// Marks jobs running whose entries did not name their job id (written by an older version), so

@@ -29,15 +29,19 @@ fn take_bytes(map: &mut HashMap<String, redis::Value>, field: &str) -> Option<Ve
     }
 }
 
-/// Reads the planned streams for `consumer`; returns the entries, and what the read leaves to
-/// settle (a short read means the claim may have room left that other tenants could fill).
+/// Reads the planned streams for `consumer`, with `then` (the next claim's plan, or nothing)
+/// in the same round trip; returns the entries, what the read leaves to settle (a short read
+/// means the claim may have room left that other tenants could fill), and `then`'s answer.
+/// Every read that answered is kept, whatever another command answered: an entry Redis
+/// delivered is never dropped on the floor while this worker lives.
 pub(crate) async fn read_planned(
     queue: &Queue,
     consumer: &Arc<str>,
     plan: &[Planned],
-) -> Result<(Vec<Claimed>, Settle), QueueError> {
-    if plan.is_empty() {
-        return Ok((Vec::new(), Settle::default()));
+    then: Option<redis::Cmd>,
+) -> Result<(Vec<Claimed>, Settle, Option<redis::RedisResult<redis::Value>>), QueueError> {
+    if plan.is_empty() && then.is_none() {
+        return Ok((Vec::new(), Settle::default(), None));
     }
     let keys = queue.keys();
     let streams: Vec<String> = plan
@@ -49,6 +53,7 @@ pub(crate) async fn read_planned(
         by_count.entry(p.count).or_default().push(s);
     }
     let mut pipe = redis::pipe();
+    pipe.ignore_errors();
     for (count, group) in &by_count {
         pipe.cmd("XREADGROUP")
             .arg("GROUP")
@@ -60,12 +65,22 @@ pub(crate) async fn read_planned(
             .arg(group)
             .arg(vec![">"; group.len()]);
     }
-    let replies: Vec<Option<StreamReadReply>> = match pipe.query_async(&mut queue.conn()).await {
-        Ok(r) => r,
-        // A planned stream lost its group (deleted and re-created): settling makes it again.
-        Err(e) if e.code() == Some("NOGROUP") => Vec::new(),
-        Err(e) => return Err(e.into()),
-    };
+    let with_then = then.is_some();
+    if let Some(cmd) = then {
+        pipe.add_command(cmd);
+    }
+    let mut answers: Vec<redis::RedisResult<redis::Value>> =
+        pipe.query_async(&mut queue.conn()).await?;
+    let then = if with_then { answers.pop() } else { None };
+    let mut replies: Vec<StreamReadReply> = Vec::with_capacity(answers.len());
+    for answer in answers {
+        match answer.and_then(|v| redis::from_redis_value::<Option<StreamReadReply>>(v).map_err(Into::into)) {
+            Ok(reply) => replies.extend(reply),
+            // A planned stream lost its group (deleted and re-created): settling makes it again.
+            Err(e) if e.code() == Some("NOGROUP") => {}
+            Err(e) => tracing::warn!(error = %e, "reading planned streams failed; their tenants are settled"),
+        }
+    }
     let index: HashMap<&str, usize> = streams
         .iter()
         .enumerate()
@@ -73,7 +88,7 @@ pub(crate) async fn read_planned(
         .collect();
     let mut got = vec![0usize; plan.len()];
     let mut out = Vec::new();
-    for reply in replies.into_iter().flatten() {
+    for reply in replies {
         for key in reply.keys {
             let Some(&i) = index.get(key.key.as_str()) else {
                 continue;
@@ -113,5 +128,5 @@ pub(crate) async fn read_planned(
             .map(|(p, _)| (p.lane, p.tenant.clone()))
             .collect(),
     };
-    Ok((out, settle))
+    Ok((out, settle, then))
 }

@@ -57,6 +57,21 @@ impl Room {
         }
     }
 
+    /// Takes `n` slots (at most its room) for `lane`; returns how many it took.
+    pub fn take(&mut self, lane: Lane, n: usize) -> usize {
+        let n = n.min(self.for_lane(lane));
+        self.total -= n;
+        if lane != Lane::Interactive {
+            self.default_and_bulk -= n;
+        }
+        if lane == Lane::Bulk {
+            self.bulk -= n;
+        }
+        self.default_and_bulk = self.default_and_bulk.min(self.total);
+        self.bulk = self.bulk.min(self.default_and_bulk);
+        n
+    }
+
     /// The lanes with room, highest priority first.
     pub fn open_lanes(&self) -> Vec<Lane> {
         Lane::ALL
@@ -149,6 +164,23 @@ mod tests {
                 total: 3,
                 default_and_bulk: 1,
                 bulk: 1
+            }
+        );
+    }
+
+    #[test]
+    fn taking_for_a_lane_leaves_the_reserves_to_the_lanes_above() {
+        let mut room = Slots::new(16, &ReservedShare::default()).room();
+        assert_eq!(room.take(Lane::Bulk, 100), 12, "bulk stops at both reserves");
+        assert_eq!(room.for_lane(Lane::Bulk), 0);
+        assert_eq!(room.take(Lane::Default, 100), 2);
+        assert_eq!(room.take(Lane::Interactive, 1), 1);
+        assert_eq!(
+            room,
+            Room {
+                total: 1,
+                default_and_bulk: 0,
+                bulk: 0
             }
         );
     }

@@ -24,6 +24,9 @@ use crate::redis_conn::RedisConn;
 /// one keeps every other client's wait (claims, the gateway) short.
 const BATCH: usize = 1000;
 
+/// Streams per `ack.lua` call.
+const FORGET_CHUNK: usize = 100;
+
 /// What the writer writes.
 pub(crate) enum Write {
     /// A claim's jobs were started: mark them running and settle the claim.
@@ -227,14 +230,15 @@ async fn write(
         pipe.cmd("XACK").arg(*stream).arg(GROUP).arg(ids).ignore();
     }
     let streams: Vec<&&str> = by_stream.keys().collect();
-    if !streams.is_empty() {
+    // A bounded number of streams per call, so each stays well under a millisecond.
+    for chunk in streams.chunks(FORGET_CHUNK) {
         pipe.cmd("EVALSHA")
             .arg(queue.scripts().ack.get_hash())
             .arg(1)
             .arg(keys.owned(consumer))
             .arg(GROUP)
             .arg(consumer)
-            .arg(&streams)
+            .arg(chunk)
             .ignore();
     }
     match pipe.query_async::<()>(&mut conn.clone()).await {
@@ -247,13 +251,13 @@ async fn write(
                     .invoke_async::<i64>(&mut conn.clone())
                     .await?;
             }
-            if !streams.is_empty() {
+            for chunk in streams.chunks(FORGET_CHUNK) {
                 let mut forget = queue.scripts().ack.prepare_invoke();
                 forget
                     .key(keys.owned(consumer))
                     .arg(GROUP)
                     .arg(consumer)
-                    .arg(&streams);
+                    .arg(chunk);
                 forget.invoke_async::<i64>(&mut conn.clone()).await?;
             }
             Ok(())
