@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use onomancer_shared::queue::{JobState, GROUP};
-use onomancer_shared::{Lane, TenantId};
+use onomancer_shared::{JobId, Lane, TenantId};
 use redis::AsyncCommands;
 
 use crate::helpers::*;
@@ -214,4 +214,60 @@ async fn trimming_never_removes_an_unacknowledged_entry() {
     .await;
     stop.cancel();
     task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobs_late_running_mark_never_overwrites_how_it_ended() {
+    // Marks are written by the worker's writer, after the job started: a job that fails or
+    // succeeds at once must still end with the status of its end, never "running".
+    let t = TestQueue::new(fast_config()).await;
+    let handler = Arc::new(ScriptedHandler::default());
+    let (stop, worker) = spawn_worker(&t.queue, handler.clone(), "w", 200);
+    let failing = Script {
+        terminal: Some("fails at once".into()),
+        ..Script::default()
+    };
+    let mut jobs = Vec::new();
+    for i in 0..600 {
+        let script = if i % 2 == 0 {
+            &failing
+        } else {
+            &Script::default()
+        };
+        jobs.push(scripted("thj", Lane::Default, script));
+    }
+    let ids: Vec<JobId> = t
+        .queue
+        .enqueue_many(jobs)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    wait_until(Duration::from_secs(30), "every job ends", || async {
+        statuses(&t.queue, &ids)
+            .await
+            .iter()
+            .filter(|s| matches!(s.state, JobState::Succeeded | JobState::Dead))
+            .count()
+            == ids.len()
+    })
+    .await;
+    // Whatever the writer still had queued is written by now: stop the worker, then look again.
+    stop.cancel();
+    worker.await.unwrap();
+    let after = statuses(&t.queue, &ids).await;
+    for (i, s) in after.iter().enumerate() {
+        let want = if i % 2 == 0 {
+            JobState::Dead
+        } else {
+            JobState::Succeeded
+        };
+        assert_eq!(
+            s.state, want,
+            "job {i} ended as {want:?}, then read {:?}",
+            s.state
+        );
+    }
+    assert_eq!(after.len(), ids.len());
 }

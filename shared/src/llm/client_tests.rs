@@ -126,7 +126,11 @@ async fn rate_limit_defers_the_job_for_the_servers_wait() {
     assert_eq!(err.status(), Some(429));
     assert_eq!(err.request_id(), Some("req_fake_1"));
     match JobError::from(err) {
-        JobError::Deferred { reason, wait, upstream: true } => {
+        JobError::Deferred {
+            reason,
+            wait,
+            upstream: true,
+        } => {
             assert_eq!(wait, Duration::from_secs(7));
             assert!(
                 reason.starts_with(

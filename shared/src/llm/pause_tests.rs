@@ -49,7 +49,12 @@ async fn a_429_on_the_shared_key_pauses_every_worker_for_its_wait() {
 
     let err = b.messages(&request()).await.unwrap_err();
     assert!(matches!(err, LlmError::Paused(_)), "{err:?}");
-    let JobError::Deferred { wait, reason, upstream: false } = JobError::from(err) else {
+    let JobError::Deferred {
+        wait,
+        reason,
+        upstream: false,
+    } = JobError::from(err)
+    else {
         panic!("a pause defers")
     };
     assert!(

@@ -33,7 +33,12 @@ async fn a_pause_defers_every_caller_with_the_time_left_then_clears() {
     assert_eq!(in_force, Duration::from_millis(400));
 
     let err = p.check("claude").await.unwrap_err();
-    let JobError::Deferred { wait, reason, upstream: false } = err else {
+    let JobError::Deferred {
+        wait,
+        reason,
+        upstream: false,
+    } = err
+    else {
         panic!("a pause defers")
     };
     assert!(

@@ -89,7 +89,12 @@ async fn githubs_rate_limit_403_defers_until_its_reset() {
     let source =
         DocumentSource::parse("https://github.com/o/limited/blob/main/docs/plan.md").unwrap();
     let err = Fetcher::new(policy).fetch(&source, None).await.unwrap_err();
-    let JobError::Deferred { wait, reason, upstream: true } = err.into_job_error(1) else {
+    let JobError::Deferred {
+        wait,
+        reason,
+        upstream: true,
+    } = err.into_job_error(1)
+    else {
         panic!("GitHub's 403 rate limit defers")
     };
     assert!(

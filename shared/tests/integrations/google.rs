@@ -317,7 +317,12 @@ async fn a_quota_answer_pauses_the_service_account_on_every_worker() {
     assert!(matches!(JobError::from(err), JobError::Deferred { .. }));
     // The other worker's client of the same account: deferred without calling Google.
     let err = b.find_folder(&root, "tenants").await.unwrap_err();
-    let JobError::Deferred { wait, reason, upstream: false } = JobError::from(err) else {
+    let JobError::Deferred {
+        wait,
+        reason,
+        upstream: false,
+    } = JobError::from(err)
+    else {
         panic!("paused")
     };
     assert!(wait > Duration::ZERO && wait <= QUOTA_WAIT, "{wait:?}");

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use super::finish::Claimed;
 use super::read::{read_planned, Planned};
-use super::writer::Settle;
 use super::slots::Room;
+use super::writer::Settle;
 use crate::ids::{JobId, TenantId};
 use crate::job::{Envelope, Lane};
 use crate::queue::{now_ms, Queue, QueueError, GROUP};

@@ -21,8 +21,8 @@ use std::time::Duration;
 use backon::BackoffBuilder;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, Notify};
-use writer::{Flushed, Write};
 use tokio::task::JoinSet;
+use writer::{Flushed, Write};
 
 use crate::job::{Envelope, JobError, JobOutcome};
 use crate::queue::{Queue, QueueError};

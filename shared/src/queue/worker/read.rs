@@ -10,9 +10,9 @@ use std::sync::Arc;
 use redis::streams::StreamReadReply;
 
 use super::finish::Claimed;
+use super::writer::Settle;
 use crate::ids::{JobId, TenantId};
 use crate::job::{Envelope, Lane};
-use super::writer::Settle;
 use crate::queue::{Queue, QueueError, GROUP};
 
 /// One tenant stream a claim plans to read, and how many entries at most.
@@ -39,7 +39,14 @@ pub(crate) async fn read_planned(
     consumer: &Arc<str>,
     plan: &[Planned],
     then: Option<redis::Cmd>,
-) -> Result<(Vec<Claimed>, Settle, Option<redis::RedisResult<redis::Value>>), QueueError> {
+) -> Result<
+    (
+        Vec<Claimed>,
+        Settle,
+        Option<redis::RedisResult<redis::Value>>,
+    ),
+    QueueError,
+> {
     if plan.is_empty() && then.is_none() {
         return Ok((Vec::new(), Settle::default(), None));
     }
@@ -74,11 +81,15 @@ pub(crate) async fn read_planned(
     let then = if with_then { answers.pop() } else { None };
     let mut replies: Vec<StreamReadReply> = Vec::with_capacity(answers.len());
     for answer in answers {
-        match answer.and_then(|v| redis::from_redis_value::<Option<StreamReadReply>>(v).map_err(Into::into)) {
+        match answer
+            .and_then(|v| redis::from_redis_value::<Option<StreamReadReply>>(v).map_err(Into::into))
+        {
             Ok(reply) => replies.extend(reply),
             // A planned stream lost its group (deleted and re-created): settling makes it again.
             Err(e) if e.code() == Some("NOGROUP") => {}
-            Err(e) => tracing::warn!(error = %e, "reading planned streams failed; their tenants are settled"),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading planned streams failed; their tenants are settled")
+            }
         }
     }
     let index: HashMap<&str, usize> = streams

@@ -47,15 +47,17 @@ impl<H: JobHandler> WorkerRuntime<H> {
                 deliveries: c.deliveries,
             })
             .collect();
-        running.seq += 1;
-        let seq = running.seq;
+        // Numbered only when sent: a job waits for its start's number to be written, and a
+        // number never sent would never be (with nothing to write, the last sent one will do).
         if !marks.is_empty() || !settle.read.is_empty() || !settle.short.is_empty() {
+            running.seq += 1;
             let _ = running.writes.send(Write::Started(Started {
-                seq,
+                seq: running.seq,
                 marks,
                 settle,
             }));
         }
+        let seq = running.seq;
         for (claimed, env) in go {
             self.spawn_job(running, seq, claimed, env);
         }

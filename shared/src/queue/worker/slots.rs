@@ -171,7 +171,11 @@ mod tests {
     #[test]
     fn taking_for_a_lane_leaves_the_reserves_to_the_lanes_above() {
         let mut room = Slots::new(16, &ReservedShare::default()).room();
-        assert_eq!(room.take(Lane::Bulk, 100), 12, "bulk stops at both reserves");
+        assert_eq!(
+            room.take(Lane::Bulk, 100),
+            12,
+            "bulk stops at both reserves"
+        );
         assert_eq!(room.for_lane(Lane::Bulk), 0);
         assert_eq!(room.take(Lane::Default, 100), 2);
         assert_eq!(room.take(Lane::Interactive, 1), 1);
