@@ -39,7 +39,7 @@ pub struct QueueStats {
 
 /// Streams per `upkeep.lua` call and per `depth.lua` call: every call stays short.
 const UPKEEP_CHUNK: usize = 50;
-const DEPTH_CHUNK: usize = 100;
+const DEPTH_CHUNK: usize = 50;
 /// Delayed jobs moved per `promote.lua` call.
 const PROMOTE_BATCH: u64 = 100;
 /// Published depth figures younger than this are used as they are.

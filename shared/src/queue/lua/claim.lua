@@ -9,7 +9,8 @@
 -- KEYS[1] consumers zset (liveness, scored by expiry)   KEYS[2] this consumer's owned-stream set
 -- KEYS[3] liveness tick
 -- ARGV: queue key prefix, group, consumer, free slots, room for default+bulk, room for bulk,
---       claim_idle_ms, max tenant visits, mode
+--       claim_idle_ms, max tenant visits, mode, then (lane, tenant) pairs of a plan made ahead
+--       that is given up (they are put back at the head of their ready index)
 -- Keys derived from the prefix (same hash tag, same slot): ready:<lane>, wake:<lane>,
 -- stream:<lane>:<tenant>, job:<tenant>:<id>, owned:<dead consumer>.
 -- Atomic: a consumer's entries are taken only while its liveness is expired, and marked running
@@ -121,6 +122,16 @@ if mode == 'claim' then
       end
       break
     end
+  end
+end
+
+-- Tenants of a plan made ahead that did not fit the room: moved to the tail when planned, but
+-- never read, so they go back to the head (LREM from the tail finds them near it) and this plan
+-- serves them first.
+for a = 10, #ARGV, 2 do
+  local rl = p .. 'ready:' .. ARGV[a]
+  if redis.call('LREM', rl, -1, ARGV[a + 1]) > 0 then
+    redis.call('LPUSH', rl, ARGV[a + 1])
   end
 end
 

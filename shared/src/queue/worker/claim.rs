@@ -168,10 +168,18 @@ impl Claims {
     /// entries by lane priority, tenants in rotation.
     pub async fn claim(self, room: Room) -> Result<Batch, QueueError> {
         let capped = room.capped(MAX_ENTRIES);
-        let (more, mut entries, plan) = match self.take_ahead() {
-            Some(a) => (a.more, Vec::new(), fit(a.plan, capped)),
+        // A plan made ahead is used only if all of it fits the room: a tenant cut from it would
+        // lose its turn (planning moved it to the tail). One that does not fit is given back to
+        // the head of the ready index by the claim that plans afresh.
+        let (ahead, given_up) = match self.take_ahead() {
+            Some(a) if fits(&a.plan, capped) => (Some(a), Vec::new()),
+            Some(a) => (None, a.plan),
+            None => (None, Vec::new()),
+        };
+        let (more, mut entries, plan) = match ahead {
+            Some(a) => (a.more, Vec::new(), a.plan),
             None => {
-                let (more, entries, plan) = self.invoke("claim", &capped).await?;
+                let (more, entries, plan) = self.invoke("claim", &capped, &given_up).await?;
                 (more == 1, entries, plan)
             }
         };
@@ -204,7 +212,7 @@ impl Claims {
             default_and_bulk: OWN_AT_ONCE,
             bulk: OWN_AT_ONCE,
         };
-        let (_, entries, _) = self.invoke("own", &all).await?;
+        let (_, entries, _) = self.invoke("own", &all, &[]).await?;
         if !entries.is_empty() {
             tracing::info!(
                 entries = entries.len(),
@@ -223,7 +231,7 @@ impl Claims {
             default_and_bulk: free,
             bulk: free,
         };
-        let (_, taken, plan) = self.invoke("claim", &room).await?;
+        let (_, taken, plan) = self.invoke("claim", &room, &[]).await?;
         let (read, settle, _) = read_planned(&self.queue, &self.consumer, &plan, None).await?;
         super::writer::settle_now(&self.queue, &self.consumer, &settle).await?;
         Ok(taken.len() + read.len())
@@ -235,12 +243,11 @@ impl Claims {
         &self,
         mode: &str,
         room: &Room,
+        given_up: &[Planned],
     ) -> Result<(i64, Vec<Claimed>, Vec<Planned>), QueueError> {
         let keys = self.queue.keys();
-        let answer: redis::Value = self
-            .queue
-            .scripts()
-            .claim
+        let mut invocation = self.queue.scripts().claim.prepare_invoke();
+        invocation
             .key(keys.consumers())
             .key(keys.owned(&self.consumer))
             .key(keys.consumers_tick())
@@ -252,9 +259,11 @@ impl Claims {
             .arg(room.bulk)
             .arg(self.queue.config().claim_idle.as_millis() as u64)
             .arg(MAX_VISITS)
-            .arg(mode)
-            .invoke_async(&mut self.queue.conn())
-            .await?;
+            .arg(mode);
+        for p in given_up {
+            invocation.arg(p.lane.as_str()).arg(p.tenant.as_str());
+        }
+        let answer: redis::Value = invocation.invoke_async(&mut self.queue.conn()).await?;
         self.parse(answer)
     }
 
@@ -345,14 +354,9 @@ impl Claims {
     }
 }
 
-/// `plan` cut to what fits `room`, lane by lane, in plan order.
-fn fit(plan: Vec<Planned>, mut room: Room) -> Vec<Planned> {
-    plan.into_iter()
-        .filter_map(|mut p| {
-            p.count = room.take(p.lane, p.count);
-            (p.count > 0).then_some(p)
-        })
-        .collect()
+/// True when all of `plan` fits `room`, lane by lane.
+fn fits(plan: &[Planned], mut room: Room) -> bool {
+    plan.iter().all(|p| room.take(p.lane, p.count) == p.count)
 }
 
 /// Marks jobs running whose entries did not name their job id (written by an older version), so
