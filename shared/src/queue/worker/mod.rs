@@ -314,12 +314,14 @@ impl<H: JobHandler> WorkerRuntime<H> {
                 for (claimed, env) in self.triage(batch.entries).await {
                     self.hand_back(&claimed, &env).await;
                 }
-                running.seq += 1;
-                let _ = running.writes.send(Write::Started(writer::Started {
-                    seq: running.seq,
-                    marks: Vec::new(),
-                    settle: batch.settle,
-                }));
+                if !batch.settle.is_empty() {
+                    running.seq += 1;
+                    let _ = running.writes.send(Write::Started(writer::Started {
+                        seq: running.seq,
+                        marks: Vec::new(),
+                        settle: batch.settle,
+                    }));
+                }
             }
         }
         drop(waker);

@@ -49,7 +49,7 @@ impl<H: JobHandler> WorkerRuntime<H> {
             .collect();
         // Numbered only when sent: a job waits for its start's number to be written, and a
         // number never sent would never be (with nothing to write, the last sent one will do).
-        if !marks.is_empty() || !settle.read.is_empty() || !settle.short.is_empty() {
+        if !marks.is_empty() || !settle.is_empty() {
             running.seq += 1;
             let _ = running.writes.send(Write::Started(Started {
                 seq: running.seq,

@@ -63,7 +63,8 @@ pub(crate) struct Settle {
 }
 
 impl Settle {
-    fn is_empty(&self) -> bool {
+    /// Nothing to settle.
+    pub fn is_empty(&self) -> bool {
         self.read.is_empty() && self.short.is_empty()
     }
 }
@@ -240,6 +241,10 @@ async fn write(
             .arg(consumer)
             .arg(chunk)
             .ignore();
+    }
+    if pipe.is_empty() {
+        // Only starts with nothing left to write (every mark skipped, nothing to settle).
+        return Ok(());
     }
     match pipe.query_async::<()>(&mut conn.clone()).await {
         Err(e) if e.code() == Some("NOSCRIPT") => {
