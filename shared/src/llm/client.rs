@@ -14,8 +14,8 @@ use backon::{ExponentialBuilder, Retryable as _};
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 
+use super::body::{JsonBody, SharedTexts};
 use super::error::{parse_api_error, LlmError};
 use super::types::{CountTokensRequest, CountTokensResponse, MessagesRequest, MessagesResponse};
 use crate::settings::Settings;
@@ -155,7 +155,7 @@ impl ClaudeClient {
         Ok(parsed.input_tokens)
     }
 
-    async fn post<T: Serialize + Sync>(
+    async fn post<T: SharedTexts + Sync>(
         &self,
         path: &str,
         body: &T,
@@ -170,13 +170,17 @@ impl ClaudeClient {
             }
         }
         let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
+        // Large shared texts (a transform's document) are streamed from their shared bytes
+        // rather than copied into each request's body; the bytes sent are the same.
+        let body = JsonBody::new(body)
+            .map_err(|e| LlmError::Connection(format!("encoding the request: {e}")))?;
         let send = || async {
             self.http
                 .post(&url)
                 .header("x-api-key", self.config.api_key.expose_secret())
                 .header("anthropic-version", ANTHROPIC_VERSION)
                 .header("content-type", "application/json")
-                .json(body)
+                .body(reqwest::Body::wrap(body.clone()))
                 .send()
                 .await
         };

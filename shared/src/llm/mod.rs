@@ -1,6 +1,7 @@
 //! Claude: the Messages API client, its wire types, typed errors the queue acts on, and the
 //! model routes and prices read from configuration.
 
+mod body;
 pub mod client;
 pub mod error;
 pub mod pricing;

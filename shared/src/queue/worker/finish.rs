@@ -26,7 +26,10 @@ pub(crate) struct Claimed {
     pub stream: String,
     /// Entry id in that stream.
     pub entry_id: String,
-    /// Raw envelope bytes (kept for dead letters and hand-back).
+    /// Raw envelope bytes, kept for dead letters of entries that do not decode. Empty once the
+    /// envelope is decoded for a run: the decoded payload is a view into these bytes, and a
+    /// dead letter or hand-back of a decoded job writes its envelope encoded again, so the
+    /// entry (a transform's whole document) is held once per job.
     pub raw: Vec<u8>,
     /// Tenant and lane the stream belongs to (known even when the body is unreadable).
     pub tenant: TenantId,
@@ -124,6 +127,17 @@ async fn write_acks(queue: &Queue, consumer: &str, batch: &[Ack]) -> Result<(), 
     Ok(())
 }
 
+impl Claimed {
+    /// The entry's bytes: as read, or (once its envelope was decoded for a run) `env` encoded
+    /// again.
+    fn entry_bytes<'a>(&'a self, env: Option<&Envelope>) -> std::borrow::Cow<'a, [u8]> {
+        match env {
+            Some(env) if self.raw.is_empty() => std::borrow::Cow::Owned(env.encode()),
+            _ => std::borrow::Cow::Borrowed(&self.raw),
+        }
+    }
+}
+
 impl Queue {
     /// Reschedules a failed or deferred job through the delayed set.
     pub(crate) async fn reschedule(
@@ -186,7 +200,7 @@ impl Queue {
             .arg(claimed.lane.as_str())
             .arg(env.map(|e| e.attempt).unwrap_or(0))
             .arg(reason)
-            .arg(&claimed.raw)
+            .arg(&*claimed.entry_bytes(env))
             .arg(now_ms())
             .arg(&*claimed.consumer);
         let _: i64 = inv.invoke_async(&mut self.conn()).await?;
@@ -221,7 +235,7 @@ impl Queue {
             .key(keys.owned(&claimed.consumer))
             .arg(GROUP)
             .arg(&claimed.entry_id)
-            .arg(&claimed.raw)
+            .arg(&*claimed.entry_bytes(Some(env)))
             .arg(now_ms())
             .arg(env.id.as_str())
             .arg(&*claimed.consumer)
