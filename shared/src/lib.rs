@@ -14,6 +14,7 @@ pub mod integrations;
 pub mod job;
 pub mod keys;
 pub mod llm;
+pub mod memory;
 pub mod ops_http;
 pub mod payloads;
 pub mod queue;
