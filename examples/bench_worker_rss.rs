@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo build --release --bin onomancer --example bench_worker_rss
-//! ./target/release/examples/bench_worker_rss [--jobs 1000] [--kib 48]
+//! ./target/release/examples/bench_worker_rss [--jobs 1000] [--kib 48] [--http http2|http1]
 //! ```
 //!
 //! Starts the Claude fake in this process with answers held back, a real `onomancer worker`
@@ -13,6 +13,10 @@
 //! fake, it samples the worker's resident memory (`VmRSS`) for a few seconds and prints one JSON
 //! line with the steady and peak (`VmHWM`) figures. Keys live in an isolated namespace deleted at
 //! the end; the SQLite file is in a temporary folder.
+//!
+//! The worker speaks HTTP/2 to the fake by default (`ANTHROPIC_HTTP_VERSION=http2`, prior
+//! knowledge: the fake has no TLS), as it does to `https://api.anthropic.com`, where TLS
+//! negotiates HTTP/2; `--http http1` measures one HTTP/1.1 connection per call instead.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -107,6 +111,17 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> 
     Ok(())
 }
 
+fn text_arg(name: &str, default: &str) -> anyhow::Result<String> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == name) {
+        Some(i) => args
+            .get(i + 1)
+            .cloned()
+            .with_context(|| format!("{name} needs a value")),
+        None => Ok(default.to_owned()),
+    }
+}
+
 fn arg(name: &str, default: usize) -> anyhow::Result<usize> {
     let args: Vec<String> = std::env::args().collect();
     match args.iter().position(|a| a == name) {
@@ -123,6 +138,10 @@ fn arg(name: &str, default: usize) -> anyhow::Result<usize> {
 async fn main() -> anyhow::Result<()> {
     let jobs = arg("--jobs", 1000)?;
     let kib = arg("--kib", 48)?;
+    let http = text_arg("--http", "http2")?;
+    if !["http1", "http2"].contains(&http.as_str()) {
+        bail!("--http takes http1 or http2");
+    }
     let redis = TestRedis::new().await;
     let claude = ClaudeFake::start().await;
     // Hold every answer back: the worker keeps `jobs` transforms in flight.
@@ -142,6 +161,7 @@ async fn main() -> anyhow::Result<()> {
             .env("ONOMANCER_WORKER_CONCURRENCY", jobs.to_string())
             .env("ANTHROPIC_API_KEY", "bench-key")
             .env("ANTHROPIC_BASE_URL", claude.base_url())
+            .env("ANTHROPIC_HTTP_VERSION", &http)
             .env("ONOMANCER_WORKER_NAME", "rss-bench")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -211,6 +231,7 @@ async fn main() -> anyhow::Result<()> {
     let line = serde_json::json!({
         "jobs_in_flight": jobs,
         "document_kib": kib,
+        "claude_http": http,
         "claude_calls_waiting": claude.calls(),
         "ramp_s": (ramp_s * 10.0).round() / 10.0,
         "worker_rss_idle_mib": idle.0 / 1024,

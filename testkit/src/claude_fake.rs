@@ -137,6 +137,26 @@ pub fn default_reply(body: &Value) -> String {
     format!("[{persona}] {}", &digest[..16])
 }
 
+/// Serves `app` over HTTP/1.1 and, for clients that start with HTTP/2 (prior knowledge, as
+/// `ANTHROPIC_HTTP_VERSION=http2` does), HTTP/2 with no cap on concurrent streams, so every
+/// call a test opens is open here too.
+async fn serve(listener: tokio::net::TcpListener, app: Router) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            builder.http2().max_concurrent_streams(None);
+            let _ = builder
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
+
 impl ClaudeFake {
     /// Starts the fake on an ephemeral port.
     pub async fn start() -> Self {
@@ -166,9 +186,7 @@ impl ClaudeFake {
             .await
             .expect("bind the Claude fake");
         let addr = listener.local_addr().expect("fake address");
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = tokio::spawn(serve(listener, app));
         Self {
             addr,
             state,

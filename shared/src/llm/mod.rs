@@ -12,7 +12,7 @@ mod client_tests;
 #[cfg(test)]
 mod pause_tests;
 
-pub use client::{ClaudeClient, ClaudeConfig, ClaudeReply, ANTHROPIC_VERSION};
+pub use client::{ClaudeClient, ClaudeConfig, ClaudeReply, HttpVersion, ANTHROPIC_VERSION};
 pub use error::{ApiError, LlmError};
 pub use pricing::{ModelPrice, ModelRoutes, Prices};
 pub use types::{
