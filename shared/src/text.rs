@@ -88,8 +88,9 @@ impl Default for SharedText {
 }
 
 impl From<String> for SharedText {
+    /// Takes the string's buffer (shrunk to its length: it may be held for long).
     fn from(text: String) -> Self {
-        Self::from_parts(vec![Bytes::from(text)])
+        Self::from_parts(vec![Bytes::from(text.into_bytes().into_boxed_slice())])
     }
 }
 

@@ -22,9 +22,10 @@ use super::types::{
 };
 use crate::text::SharedText;
 
-/// Texts at least this long are streamed from their shared bytes; shorter ones are serialized
-/// with the rest of the request.
-pub(crate) const SHARE_MIN: usize = 4096;
+/// Texts at least this long are streamed from their own (shared) bytes; shorter ones are
+/// serialized with the rest of the request. Small enough that the skeleton of a transform's
+/// request holds neither the document nor the prompts.
+pub(crate) const SHARE_MIN: usize = 256;
 
 /// Escaped text per frame.
 const CHUNK: usize = 16 * 1024;
@@ -77,6 +78,9 @@ fn swap_messages(
             role: m.role,
             content: match &m.content {
                 MessageContent::Blocks(blocks) => MessageContent::Blocks(swap_blocks(blocks, swap)),
+                MessageContent::Text(text) if text.len() >= SHARE_MIN => {
+                    MessageContent::Text(swap(text))
+                }
                 other => other.clone(),
             },
         })
@@ -327,6 +331,9 @@ mod tests {
         let (sent, frames) = collect(JsonBody::new(&request).unwrap());
         assert_eq!(sent, serde_json::to_vec(&request).unwrap());
         assert!(frames > 8, "the documents go in chunks ({frames} frames)");
+        let plain = MessagesRequest::new("m", 9, vec![Message::user(tricky(3000))]);
+        let (sent, _) = collect(JsonBody::new(&plain).unwrap());
+        assert_eq!(sent, serde_json::to_vec(&plain).unwrap());
         let count = request.count_tokens_request();
         let (sent, _) = collect(JsonBody::new(&count).unwrap());
         assert_eq!(sent, serde_json::to_vec(&count).unwrap());

@@ -96,7 +96,7 @@ pub enum Role {
 #[serde(untagged)]
 pub enum MessageContent {
     /// A plain string.
-    Text(String),
+    Text(SharedText),
     /// Blocks, possibly with `cache_control`.
     Blocks(Vec<ContentBlock>),
 }
@@ -112,7 +112,7 @@ pub struct Message {
 
 impl Message {
     /// A user turn with plain text.
-    pub fn user(text: impl Into<String>) -> Self {
+    pub fn user(text: impl Into<SharedText>) -> Self {
         Self {
             role: Role::User,
             content: MessageContent::Text(text.into()),

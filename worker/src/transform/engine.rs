@@ -303,10 +303,10 @@ impl TransformEngine {
                 let (doc, _) = document
                     .get_or_try_init(|| self.document_for_personas(ctx, text))
                     .await?;
-                let ask = format!(
+                let ask = SharedText::from(format!(
                     "{}\n\nWrite the {} version of the document now.",
                     plan.instructions, plan.persona
-                );
+                ));
                 self.call_claude(
                     ctx,
                     CallKind::Persona(&plan.persona),
@@ -314,7 +314,7 @@ impl TransformEngine {
                     max_tokens,
                     system,
                     doc,
-                    &ask,
+                    ask,
                 )
                 .await
             })
@@ -358,7 +358,7 @@ impl TransformEngine {
         max_tokens: u32,
         instructions: &SharedText,
         document: &SharedText,
-        ask: &str,
+        ask: SharedText,
     ) -> Result<Computed, JobError> {
         if let Some(limiter) = &self.limiter {
             limiter.acquire(ctx.tenant, "claude").await?;

@@ -136,7 +136,7 @@ impl TransformEngine {
                                 settings.summary_max_tokens,
                                 &prompt,
                                 &section,
-                                "Condense this section.",
+                                SharedText::from_static("Condense this section."),
                             )
                         })
                         .await?;
