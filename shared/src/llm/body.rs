@@ -159,7 +159,8 @@ impl JsonBody {
         }
         found.sort_by_key(|(at, _, _)| *at);
         let json = Bytes::from(json);
-        let mut segments = VecDeque::new();
+        let parts: usize = found.iter().map(|(_, _, t)| t.parts().len()).sum();
+        let mut segments = VecDeque::with_capacity(1 + found.len() + parts);
         let mut from = 0;
         for (at, len, text) in found {
             // Keep the quotes: the text's escaped characters go between them.

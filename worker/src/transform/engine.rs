@@ -303,10 +303,14 @@ impl TransformEngine {
                 let (doc, _) = document
                     .get_or_try_init(|| self.document_for_personas(ctx, text))
                     .await?;
-                let ask = SharedText::from(format!(
-                    "{}\n\nWrite the {} version of the document now.",
-                    plan.instructions, plan.persona
-                ));
+                // The persona's instructions shared from the prompt store, not copied per call.
+                let ask = SharedText::concat([
+                    SharedText::from(plan.instructions.clone()),
+                    SharedText::from(format!(
+                        "\n\nWrite the {} version of the document now.",
+                        plan.persona
+                    )),
+                ]);
                 self.call_claude(
                     ctx,
                     CallKind::Persona(&plan.persona),
