@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo build --release --bin onomancer --example bench_worker_rss
-//! ./target/release/examples/bench_worker_rss [--jobs 1000] [--kib 48] [--http http2|http1]
+//! ./target/release/examples/bench_worker_rss [--jobs 1000] [--kib 48] [--http http2|http1] \
+//!     [--bin onomancer|onomancer-worker]
 //! ```
 //!
 //! Starts the Claude fake in this process with answers held back, a real `onomancer worker`
@@ -17,6 +18,8 @@
 //! The worker speaks HTTP/2 to the fake by default (`ANTHROPIC_HTTP_VERSION=http2`, prior
 //! knowledge: the fake has no TLS), as it does to `https://api.anthropic.com`, where TLS
 //! negotiates HTTP/2; `--http http1` measures one HTTP/1.1 connection per call instead.
+//! `--bin onomancer-worker` runs the worker-only binary (what `docker-compose.yml` runs; build it
+//! with `cargo build --release --bin onomancer-worker`) instead of `onomancer worker`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -59,16 +62,16 @@ fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
     Ok((field("VmRSS:"), field("VmHWM:")))
 }
 
-fn onomancer_binary() -> anyhow::Result<PathBuf> {
+fn onomancer_binary(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let bin = exe
         .parent()
         .and_then(|examples| examples.parent())
-        .map(|dir| dir.join("onomancer"))
-        .context("locating target/<profile>/onomancer")?;
+        .map(|dir| dir.join(name))
+        .with_context(|| format!("locating target/<profile>/{name}"))?;
     if !bin.exists() {
         bail!(
-            "{} not found: build it first (cargo build --release --bin onomancer)",
+            "{} not found: build it first (cargo build --release --bin {name})",
             bin.display()
         );
     }
@@ -139,6 +142,13 @@ async fn main() -> anyhow::Result<()> {
     let jobs = arg("--jobs", 1000)?;
     let kib = arg("--kib", 48)?;
     let http = text_arg("--http", "http2")?;
+    let bin = text_arg("--bin", "onomancer")?;
+    // `onomancer worker`, or the worker-only binary, which takes no arguments.
+    let role_args: &[&str] = match bin.as_str() {
+        "onomancer" => &["worker"],
+        "onomancer-worker" => &[],
+        _ => bail!("--bin takes onomancer or onomancer-worker"),
+    };
     if !["http1", "http2"].contains(&http.as_str()) {
         bail!("--http takes http1 or http2");
     }
@@ -149,8 +159,8 @@ async fn main() -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
     let config = bench_config(data.path())?;
     let worker = KillOnDrop(
-        Command::new(onomancer_binary()?)
-            .arg("worker")
+        Command::new(onomancer_binary(&bin)?)
+            .args(role_args)
             .env("REDIS_URL", onomancer_testkit::redis_ns::redis_url())
             .env("ONOMANCER_NAMESPACE", &redis.name)
             .env(
@@ -232,6 +242,7 @@ async fn main() -> anyhow::Result<()> {
         "jobs_in_flight": jobs,
         "document_kib": kib,
         "claude_http": http,
+        "binary": bin,
         "claude_calls_waiting": claude.calls(),
         "ramp_s": (ramp_s * 10.0).round() / 10.0,
         "worker_rss_idle_mib": idle.0 / 1024,
