@@ -36,6 +36,8 @@ pub type Responder = Arc<dyn Fn(&Value) -> String + Send + Sync>;
 pub struct RecordedRequest {
     /// `/v1/messages` or `/v1/messages/count_tokens`.
     pub path: String,
+    /// The HTTP version it came over.
+    pub version: axum::http::Version,
     /// Headers, names lower-case.
     pub headers: BTreeMap<String, String>,
     /// The body as JSON (`Null` when it was not JSON).
@@ -289,6 +291,7 @@ fn lock(state: &Shared) -> std::sync::MutexGuard<'_, FakeState> {
 async fn admit(
     state: &Shared,
     path: &str,
+    version: axum::http::Version,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(Value, String, u64), Response> {
@@ -298,6 +301,7 @@ async fn admit(
         s.next_id += 1;
         s.requests.push(RecordedRequest {
             path: path.to_owned(),
+            version,
             headers: headers
                 .iter()
                 .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
@@ -367,12 +371,24 @@ fn error_response(status: StatusCode, kind: &str, message: &str, request_id: &st
         .into_response()
 }
 
-async fn count(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let (parsed, request_id, _) =
-        match admit(&state, "/v1/messages/count_tokens", &headers, &body).await {
-            Ok(ok) => ok,
-            Err(resp) => return resp,
-        };
+async fn count(
+    State(state): State<Shared>,
+    version: axum::http::Version,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (parsed, request_id, _) = match admit(
+        &state,
+        "/v1/messages/count_tokens",
+        version,
+        &headers,
+        &body,
+    )
+    .await
+    {
+        Ok(ok) => ok,
+        Err(resp) => return resp,
+    };
     let total: u64 = request_blocks(&parsed)
         .iter()
         .map(|b| count_tokens(&b.text))

@@ -283,6 +283,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::llm::types::CacheControl;
+    use http_body::Body as _;
 
     fn collect(mut body: JsonBody) -> (Vec<u8>, usize) {
         let announced = body.size_hint().exact().unwrap() as usize;
