@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo build --release --bin onomancer --example bench_worker_rss
-//! ./target/release/examples/bench_worker_rss [--jobs 1000] [--kib 48]
+//! ./target/release/examples/bench_worker_rss [--jobs 1000] [--kib 48] [--http http2|http1] \
+//!     [--bin onomancer|onomancer-worker]
 //! ```
 //!
 //! Starts the Claude fake in this process with answers held back, a real `onomancer worker`
@@ -13,6 +14,12 @@
 //! fake, it samples the worker's resident memory (`VmRSS`) for a few seconds and prints one JSON
 //! line with the steady and peak (`VmHWM`) figures. Keys live in an isolated namespace deleted at
 //! the end; the SQLite file is in a temporary folder.
+//!
+//! The worker speaks HTTP/2 to the fake by default (`ANTHROPIC_HTTP_VERSION=http2`, prior
+//! knowledge: the fake has no TLS), as it does to `https://api.anthropic.com`, where TLS
+//! negotiates HTTP/2; `--http http1` measures one HTTP/1.1 connection per call instead.
+//! `--bin onomancer-worker` runs the worker-only binary (what `docker-compose.yml` runs; build it
+//! with `cargo build --release --bin onomancer-worker`) instead of `onomancer worker`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -55,16 +62,16 @@ fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
     Ok((field("VmRSS:"), field("VmHWM:")))
 }
 
-fn onomancer_binary() -> anyhow::Result<PathBuf> {
+fn onomancer_binary(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let bin = exe
         .parent()
         .and_then(|examples| examples.parent())
-        .map(|dir| dir.join("onomancer"))
-        .context("locating target/<profile>/onomancer")?;
+        .map(|dir| dir.join(name))
+        .with_context(|| format!("locating target/<profile>/{name}"))?;
     if !bin.exists() {
         bail!(
-            "{} not found: build it first (cargo build --release --bin onomancer)",
+            "{} not found: build it first (cargo build --release --bin {name})",
             bin.display()
         );
     }
@@ -107,6 +114,17 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> 
     Ok(())
 }
 
+fn text_arg(name: &str, default: &str) -> anyhow::Result<String> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == name) {
+        Some(i) => args
+            .get(i + 1)
+            .cloned()
+            .with_context(|| format!("{name} needs a value")),
+        None => Ok(default.to_owned()),
+    }
+}
+
 fn arg(name: &str, default: usize) -> anyhow::Result<usize> {
     let args: Vec<String> = std::env::args().collect();
     match args.iter().position(|a| a == name) {
@@ -123,6 +141,17 @@ fn arg(name: &str, default: usize) -> anyhow::Result<usize> {
 async fn main() -> anyhow::Result<()> {
     let jobs = arg("--jobs", 1000)?;
     let kib = arg("--kib", 48)?;
+    let http = text_arg("--http", "http2")?;
+    let bin = text_arg("--bin", "onomancer")?;
+    // `onomancer worker`, or the worker-only binary, which takes no arguments.
+    let role_args: &[&str] = match bin.as_str() {
+        "onomancer" => &["worker"],
+        "onomancer-worker" => &[],
+        _ => bail!("--bin takes onomancer or onomancer-worker"),
+    };
+    if !["http1", "http2"].contains(&http.as_str()) {
+        bail!("--http takes http1 or http2");
+    }
     let redis = TestRedis::new().await;
     let claude = ClaudeFake::start().await;
     // Hold every answer back: the worker keeps `jobs` transforms in flight.
@@ -130,8 +159,8 @@ async fn main() -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
     let config = bench_config(data.path())?;
     let worker = KillOnDrop(
-        Command::new(onomancer_binary()?)
-            .arg("worker")
+        Command::new(onomancer_binary(&bin)?)
+            .args(role_args)
             .env("REDIS_URL", onomancer_testkit::redis_ns::redis_url())
             .env("ONOMANCER_NAMESPACE", &redis.name)
             .env(
@@ -142,6 +171,7 @@ async fn main() -> anyhow::Result<()> {
             .env("ONOMANCER_WORKER_CONCURRENCY", jobs.to_string())
             .env("ANTHROPIC_API_KEY", "bench-key")
             .env("ANTHROPIC_BASE_URL", claude.base_url())
+            .env("ANTHROPIC_HTTP_VERSION", &http)
             .env("ONOMANCER_WORKER_NAME", "rss-bench")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -211,6 +241,8 @@ async fn main() -> anyhow::Result<()> {
     let line = serde_json::json!({
         "jobs_in_flight": jobs,
         "document_kib": kib,
+        "claude_http": http,
+        "binary": bin,
         "claude_calls_waiting": claude.calls(),
         "ramp_s": (ramp_s * 10.0).round() / 10.0,
         "worker_rss_idle_mib": idle.0 / 1024,

@@ -1,8 +1,10 @@
 //! The job envelope: the versioned wire type every queue entry carries, and what a handler
 //! returns (success, retryable failure, terminal failure, or "come back later").
 
+use std::borrow::Cow;
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::ids::{JobId, TenantId};
@@ -133,9 +135,10 @@ pub struct Envelope {
     pub idempotency_key: Option<String>,
     /// Trace context from the request that created the job.
     pub trace: Option<TraceContext>,
-    /// Handler-specific payload (msgpack bytes).
-    #[serde(with = "serde_bytes")]
-    pub payload: Vec<u8>,
+    /// Handler-specific payload (msgpack bytes). Shared, not copied, by clones of the envelope;
+    /// a claimed job's payload is a view into the entry as read from Redis.
+    #[serde(with = "payload_bytes")]
+    pub payload: Bytes,
     /// When an upstream limit first deferred this job, ms since the Unix epoch (`None`: never
     /// deferred). Deferrals past `queue.deferDeadlineMs` from here are dead-lettered. Absent
     /// from entries written before this field existed, and ignored by builds that predate it
@@ -155,6 +158,57 @@ pub enum DecodeError {
     UnknownVersion(u8),
 }
 
+/// The payload as msgpack `bin`, as `serde_bytes` wrote and read the former `Vec<u8>`.
+mod payload_bytes {
+    use bytes::Bytes;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(payload: &Bytes, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(payload)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Bytes, D::Error> {
+        serde_bytes::ByteBuf::deserialize(deserializer).map(|b| Bytes::from(b.into_vec()))
+    }
+}
+
+/// An envelope as decoded, its payload borrowed from the entry's bytes when they allow it (the
+/// same fields as [`Envelope`], which this is turned into).
+#[derive(Deserialize)]
+struct Wire<'a> {
+    v: u8,
+    id: JobId,
+    tenant: TenantId,
+    kind: JobKind,
+    lane: Lane,
+    attempt: u32,
+    created_ms: i64,
+    idempotency_key: Option<String>,
+    trace: Option<TraceContext>,
+    #[serde(borrow, with = "serde_bytes")]
+    payload: Cow<'a, [u8]>,
+    #[serde(default)]
+    deferred_since_ms: Option<i64>,
+}
+
+impl Wire<'_> {
+    fn into_envelope(self, payload: Bytes) -> Envelope {
+        Envelope {
+            v: self.v,
+            id: self.id,
+            tenant: self.tenant,
+            kind: self.kind,
+            lane: self.lane,
+            attempt: self.attempt,
+            created_ms: self.created_ms,
+            idempotency_key: self.idempotency_key,
+            trace: self.trace,
+            payload,
+            deferred_since_ms: self.deferred_since_ms,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct VersionProbe {
     v: u8,
@@ -172,12 +226,30 @@ impl Envelope {
     }
 
     /// Decodes an entry, checking the version first so an unknown version is reported as such.
+    /// The payload is copied out of `bytes`.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let wire = Self::decode_wire(bytes)?;
+        let payload = Bytes::copy_from_slice(&wire.payload);
+        Ok(wire.into_envelope(payload))
+    }
+
+    /// [`Envelope::decode`] whose payload is a view into `bytes` (no copy): a worker holds a
+    /// job's entry and its payload (a transform's whole document) once.
+    pub fn decode_shared(bytes: &Bytes) -> Result<Self, DecodeError> {
+        let wire = Self::decode_wire(bytes)?;
+        let payload = match &wire.payload {
+            Cow::Borrowed(p) => bytes.slice_ref(p),
+            Cow::Owned(p) => Bytes::copy_from_slice(p),
+        };
+        Ok(wire.into_envelope(payload))
+    }
+
+    fn decode_wire(bytes: &[u8]) -> Result<Wire<'_>, DecodeError> {
         // The common case decodes once; the version is only probed to explain a failure or to
         // refuse a version this build does not know.
-        match rmp_serde::from_slice::<Envelope>(bytes) {
-            Ok(env) if env.v == ENVELOPE_VERSION => Ok(env),
-            Ok(env) => Err(DecodeError::UnknownVersion(env.v)),
+        match rmp_serde::from_slice::<Wire<'_>>(bytes) {
+            Ok(wire) if wire.v == ENVELOPE_VERSION => Ok(wire),
+            Ok(wire) => Err(DecodeError::UnknownVersion(wire.v)),
             Err(full) => match rmp_serde::from_slice::<VersionProbe>(bytes) {
                 Ok(probe) if probe.v != ENVELOPE_VERSION => {
                     Err(DecodeError::UnknownVersion(probe.v))
@@ -257,7 +329,7 @@ impl NewJob {
             created_ms: now_ms,
             idempotency_key: self.idempotency_key,
             trace: self.trace,
-            payload: self.payload,
+            payload: self.payload.into(),
             deferred_since_ms: None,
         }
     }

@@ -51,6 +51,9 @@ pub struct Settings {
     /// `ANTHROPIC_TIMEOUT_SECONDS`: whole-request timeout of one Claude call (default 120;
     /// fractions allowed).
     pub anthropic_timeout: std::time::Duration,
+    /// `ANTHROPIC_HTTP_VERSION`: `auto` (default: HTTP/2 where TLS negotiates it), `http1` or
+    /// `http2` (also without TLS).
+    pub anthropic_http_version: crate::llm::HttpVersion,
     /// `DISCORD_BOT_TOKEN`.
     pub discord_bot_token: Option<SecretString>,
     /// `DISCORD_APPLICATION_ID`.
@@ -168,6 +171,13 @@ impl Settings {
             }
         };
         let anthropic_timeout = seconds("ANTHROPIC_TIMEOUT_SECONDS", 120)?;
+        let anthropic_http_version = match get("ANTHROPIC_HTTP_VERSION") {
+            None => crate::llm::HttpVersion::Auto,
+            Some(v) => crate::llm::HttpVersion::parse(&v).ok_or_else(|| SettingsError {
+                var: "ANTHROPIC_HTTP_VERSION",
+                problem: format!("{v:?} is not auto, http1 or http2"),
+            })?,
+        };
         let discord_timeout = seconds("DISCORD_TIMEOUT_SECONDS", 20)?;
         let millis = |var: &'static str| -> Result<Option<Duration>, SettingsError> {
             match get(var) {
@@ -203,6 +213,7 @@ impl Settings {
             anthropic_base_url: get("ANTHROPIC_BASE_URL")
                 .unwrap_or_else(|| "https://api.anthropic.com".into()),
             anthropic_timeout,
+            anthropic_http_version,
             discord_bot_token: get("DISCORD_BOT_TOKEN").map(SecretString::from),
             discord_application_id,
             discord_public_key: get("DISCORD_PUBLIC_KEY"),
@@ -305,5 +316,21 @@ mod tests {
             let e = with(&[("ANTHROPIC_TIMEOUT_SECONDS", bad)]).unwrap_err();
             assert_eq!(e.var, "ANTHROPIC_TIMEOUT_SECONDS", "{bad}");
         }
+    }
+
+    #[test]
+    fn the_claude_http_version_is_a_setting() {
+        use crate::llm::HttpVersion;
+        assert_eq!(with(&[]).unwrap().anthropic_http_version, HttpVersion::Auto);
+        for (v, want) in [
+            ("http1", HttpVersion::Http1),
+            ("HTTP2", HttpVersion::Http2),
+            ("auto", HttpVersion::Auto),
+        ] {
+            let s = with(&[("ANTHROPIC_HTTP_VERSION", v)]).unwrap();
+            assert_eq!(s.anthropic_http_version, want, "{v}");
+        }
+        let e = with(&[("ANTHROPIC_HTTP_VERSION", "h3")]).unwrap_err();
+        assert_eq!(e.var, "ANTHROPIC_HTTP_VERSION");
     }
 }

@@ -2,7 +2,12 @@
 //! Discord command handler, read by the transform worker. Msgpack with named fields; fields are
 //! only added, never renamed, and unknown fields are ignored.
 
+use std::borrow::Cow;
+
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+
+use crate::text::SharedText;
 
 /// Where the document comes from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -83,4 +88,95 @@ pub struct TransformJob {
     /// Title for posts and documents (file name, link); derived from the source when absent.
     #[serde(default)]
     pub title: Option<String>,
+}
+
+/// Just the pasted text of a payload, borrowed from its bytes.
+#[derive(Deserialize)]
+struct PastedProbe<'a> {
+    #[serde(borrow)]
+    source: SourceProbe<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum SourceProbe<'a> {
+    Text {
+        #[serde(borrow)]
+        text: Cow<'a, str>,
+    },
+    #[serde(other)]
+    Other,
+}
+
+impl TransformJob {
+    /// Decodes a payload for a run. A pasted document comes back apart, as a view into
+    /// `payload` (no copy: the worker keeps the payload for the job's whole run anyway, and the
+    /// document is sent from there in every persona's request); its `text` in the job is left
+    /// empty.
+    pub fn decode_shared(
+        payload: &Bytes,
+    ) -> Result<(TransformJob, Option<SharedText>), rmp_serde::decode::Error> {
+        let mut job: TransformJob = rmp_serde::from_slice(payload)?;
+        let DocumentSource::Text { text } = &mut job.source else {
+            return Ok((job, None));
+        };
+        // The decode above copied the text; that copy is dropped here and the document read
+        // again in place (a second pass that skips every other field).
+        let copied = std::mem::take(text);
+        let probe: PastedProbe<'_> = rmp_serde::from_slice(payload)?;
+        let shared = match probe.source {
+            SourceProbe::Text {
+                text: Cow::Borrowed(t),
+            } => SharedText::from_utf8(payload.slice_ref(t.as_bytes()))
+                .expect("a borrowed str is UTF-8"),
+            _ => SharedText::from(copied),
+        };
+        Ok((job, Some(shared)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(source: DocumentSource) -> TransformJob {
+        TransformJob {
+            v: 1,
+            source,
+            personas: vec!["product".into()],
+            product: None,
+            origin: Origin::Api,
+            user: Some("u".into()),
+            title: Some("t".into()),
+        }
+    }
+
+    #[test]
+    fn a_pasted_document_is_read_in_place() {
+        let text = "# PRD\n\nThe «checkout» must answer fast.\n".repeat(50);
+        let payload = Bytes::from(
+            rmp_serde::to_vec_named(&job(DocumentSource::Text { text: text.clone() })).unwrap(),
+        );
+        let (decoded, pasted) = TransformJob::decode_shared(&payload).unwrap();
+        let pasted = pasted.unwrap();
+        assert_eq!(pasted, *text.as_str());
+        let range = payload.as_ptr_range();
+        assert!(
+            range.contains(&pasted.parts()[0].as_ptr()),
+            "a view into the payload"
+        );
+        assert_eq!(
+            decoded,
+            job(DocumentSource::Text {
+                text: String::new()
+            })
+        );
+
+        let url = job(DocumentSource::Url {
+            url: "https://example.com/doc".into(),
+        });
+        let payload = Bytes::from(rmp_serde::to_vec_named(&url).unwrap());
+        assert_eq!(TransformJob::decode_shared(&payload).unwrap(), (url, None));
+        assert!(TransformJob::decode_shared(&Bytes::from_static(b"\xc1")).is_err());
+    }
 }

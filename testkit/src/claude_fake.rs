@@ -36,6 +36,8 @@ pub type Responder = Arc<dyn Fn(&Value) -> String + Send + Sync>;
 pub struct RecordedRequest {
     /// `/v1/messages` or `/v1/messages/count_tokens`.
     pub path: String,
+    /// The HTTP version it came over.
+    pub version: axum::http::Version,
     /// Headers, names lower-case.
     pub headers: BTreeMap<String, String>,
     /// The body as JSON (`Null` when it was not JSON).
@@ -137,6 +139,26 @@ pub fn default_reply(body: &Value) -> String {
     format!("[{persona}] {}", &digest[..16])
 }
 
+/// Serves `app` over HTTP/1.1 and, for clients that start with HTTP/2 (prior knowledge, as
+/// `ANTHROPIC_HTTP_VERSION=http2` does), HTTP/2 with no cap on concurrent streams, so every
+/// call a test opens is open here too.
+async fn serve(listener: tokio::net::TcpListener, app: Router) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            builder.http2().max_concurrent_streams(None);
+            let _ = builder
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
+
 impl ClaudeFake {
     /// Starts the fake on an ephemeral port.
     pub async fn start() -> Self {
@@ -166,9 +188,7 @@ impl ClaudeFake {
             .await
             .expect("bind the Claude fake");
         let addr = listener.local_addr().expect("fake address");
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = tokio::spawn(serve(listener, app));
         Self {
             addr,
             state,
@@ -271,6 +291,7 @@ fn lock(state: &Shared) -> std::sync::MutexGuard<'_, FakeState> {
 async fn admit(
     state: &Shared,
     path: &str,
+    version: axum::http::Version,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(Value, String, u64), Response> {
@@ -280,6 +301,7 @@ async fn admit(
         s.next_id += 1;
         s.requests.push(RecordedRequest {
             path: path.to_owned(),
+            version,
             headers: headers
                 .iter()
                 .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
@@ -349,12 +371,24 @@ fn error_response(status: StatusCode, kind: &str, message: &str, request_id: &st
         .into_response()
 }
 
-async fn count(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let (parsed, request_id, _) =
-        match admit(&state, "/v1/messages/count_tokens", &headers, &body).await {
-            Ok(ok) => ok,
-            Err(resp) => return resp,
-        };
+async fn count(
+    State(state): State<Shared>,
+    version: axum::http::Version,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (parsed, request_id, _) = match admit(
+        &state,
+        "/v1/messages/count_tokens",
+        version,
+        &headers,
+        &body,
+    )
+    .await
+    {
+        Ok(ok) => ok,
+        Err(resp) => return resp,
+    };
     let total: u64 = request_blocks(&parsed)
         .iter()
         .map(|b| count_tokens(&b.text))

@@ -21,11 +21,20 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 )]
 struct Args {}
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    Args::parse();
-    let settings = Settings::from_env()?;
-    onomancer_shared::telemetry::init(settings.log_format);
-    let shutdown = onomancer_shared::shutdown::on_signals();
-    onomancer_worker::run(&settings, shutdown).await
+fn main() -> anyhow::Result<()> {
+    // Before the runtime's threads and the heap grow (see the function).
+    let thp = onomancer_shared::memory::disable_transparent_huge_pages();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            Args::parse();
+            let settings = Settings::from_env()?;
+            onomancer_shared::telemetry::init(settings.log_format);
+            if let Err(e) = thp {
+                tracing::info!(error = %e, "could not turn transparent huge pages off; the heap may take more memory");
+            }
+            let shutdown = onomancer_shared::shutdown::on_signals();
+            onomancer_worker::run(&settings, shutdown).await
+        })
 }

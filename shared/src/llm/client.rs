@@ -14,8 +14,8 @@ use backon::{ExponentialBuilder, Retryable as _};
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 
+use super::body::{JsonBody, SharedTexts};
 use super::error::{parse_api_error, LlmError};
 use super::types::{CountTokensRequest, CountTokensResponse, MessagesRequest, MessagesResponse};
 use crate::settings::Settings;
@@ -43,6 +43,37 @@ pub struct ClaudeConfig {
     pub connect_timeout: Duration,
     /// Extra attempts after a connection error, with a short backoff (default 2).
     pub connect_retries: usize,
+    /// Which HTTP version to speak (`ANTHROPIC_HTTP_VERSION`, default [`HttpVersion::Auto`]).
+    pub http_version: HttpVersion,
+}
+
+/// How the client speaks HTTP to the API (`ANTHROPIC_HTTP_VERSION`).
+///
+/// Over HTTP/2 every call of a worker shares one connection; over HTTP/1.1 each call in flight
+/// holds a connection of its own (with its buffers, and its TLS session): a worker with 1,000
+/// transforms in flight held 1,000 connections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// `auto`: HTTP/2 where TLS negotiates it (`https://api.anthropic.com` does), else HTTP/1.1.
+    #[default]
+    Auto,
+    /// `http1`: HTTP/1.1 only.
+    Http1,
+    /// `http2`: HTTP/2 from the first byte, also over plain `http://` (a proxy or a fake that
+    /// speaks HTTP/2 without TLS).
+    Http2,
+}
+
+impl HttpVersion {
+    /// Parses `auto`, `http1` or `http2`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Some(Self::Auto),
+            "http1" | "http/1.1" => Some(Self::Http1),
+            "http2" | "http/2" => Some(Self::Http2),
+            _ => None,
+        }
+    }
 }
 
 impl ClaudeConfig {
@@ -54,6 +85,7 @@ impl ClaudeConfig {
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: Duration::from_secs(10),
             connect_retries: 2,
+            http_version: HttpVersion::Auto,
         }
     }
 
@@ -65,6 +97,7 @@ impl ClaudeConfig {
             .ok_or_else(|| LlmError::NotConfigured("ANTHROPIC_API_KEY is not set".into()))?;
         let mut config = Self::new(settings.anthropic_base_url.clone(), key);
         config.timeout = settings.anthropic_timeout;
+        config.http_version = settings.anthropic_http_version;
         Ok(config)
     }
 }
@@ -92,9 +125,15 @@ impl ClaudeClient {
         url::Url::parse(&config.base_url).map_err(|e| {
             LlmError::NotConfigured(format!("ANTHROPIC_BASE_URL is not a URL: {e}"))
         })?;
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .timeout(config.timeout)
-            .connect_timeout(config.connect_timeout)
+            .connect_timeout(config.connect_timeout);
+        let builder = match config.http_version {
+            HttpVersion::Auto => builder,
+            HttpVersion::Http1 => builder.http1_only(),
+            HttpVersion::Http2 => builder.http2_prior_knowledge(),
+        };
+        let http = builder
             .build()
             .map_err(|e| LlmError::NotConfigured(format!("HTTP client: {e}")))?;
         Ok(Self {
@@ -155,7 +194,7 @@ impl ClaudeClient {
         Ok(parsed.input_tokens)
     }
 
-    async fn post<T: Serialize + Sync>(
+    async fn post<T: SharedTexts + Sync>(
         &self,
         path: &str,
         body: &T,
@@ -170,13 +209,17 @@ impl ClaudeClient {
             }
         }
         let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
+        // Large shared texts (a transform's document) are streamed from their shared bytes
+        // rather than copied into each request's body; the bytes sent are the same.
+        let body = JsonBody::new(body)
+            .map_err(|e| LlmError::Connection(format!("encoding the request: {e}")))?;
         let send = || async {
             self.http
                 .post(&url)
                 .header("x-api-key", self.config.api_key.expose_secret())
                 .header("anthropic-version", ANTHROPIC_VERSION)
                 .header("content-type", "application/json")
-                .json(body)
+                .body(reqwest::Body::wrap(body.clone()))
                 .send()
                 .await
         };

@@ -398,3 +398,40 @@ fn the_request_timeout_is_a_setting() {
     assert_eq!(config.timeout, super::client::DEFAULT_TIMEOUT);
     assert_eq!(config.timeout, Duration::from_secs(120));
 }
+
+#[tokio::test]
+async fn every_http_version_sends_the_same_request_bytes() {
+    let fake = ClaudeFake::start().await;
+    // A document with every character JSON escapes, sent from shared bytes.
+    let ascii: String = (0u8..0x80).map(char::from).collect();
+    let document = crate::SharedText::from(format!("{ascii} «é» 🦀 ").repeat(400));
+    let req = MessagesRequest::new(
+        "test-model",
+        256,
+        vec![Message::user("Persona: product. Write it.")],
+    )
+    .system(SystemPrompt::Blocks(vec![
+        ContentBlock::text("Shared instructions. ".repeat(20)),
+        ContentBlock::cached_text(document, CacheControl::ephemeral()),
+    ]));
+    let expected = serde_json::to_value(&req).unwrap();
+    let length = serde_json::to_vec(&req).unwrap().len().to_string();
+    for (version, wire) in [
+        (HttpVersion::Auto, axum::http::Version::HTTP_11),
+        (HttpVersion::Http1, axum::http::Version::HTTP_11),
+        (HttpVersion::Http2, axum::http::Version::HTTP_2),
+    ] {
+        let mut config = ClaudeConfig::new(fake.base_url(), SecretString::from("sk-test-key"));
+        config.http_version = version;
+        let c = ClaudeClient::new(config).unwrap();
+        let reply = c.messages(&req).await.unwrap();
+        assert!(
+            reply.message.text().starts_with("[product] "),
+            "{version:?}"
+        );
+        let sent = fake.requests().pop().unwrap();
+        assert_eq!(sent.version, wire, "{version:?}");
+        assert_eq!(sent.body, expected, "{version:?}");
+        assert_eq!(sent.headers["content-length"], length, "{version:?}");
+    }
+}

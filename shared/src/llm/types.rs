@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::SharedText;
 use crate::usage::TokenCounts;
 
 /// A prompt-cache breakpoint: the prefix up to and including the block carrying it is cached.
@@ -41,8 +42,8 @@ impl CacheControl {
 pub enum ContentBlock {
     /// `{"type":"text","text":..}`, optionally a cache breakpoint.
     Text {
-        /// The text.
-        text: String,
+        /// The text (shared: a document sent in several requests is held once).
+        text: SharedText,
         /// Marks the end of a cacheable prefix.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cache_control: Option<CacheControl>,
@@ -54,7 +55,7 @@ pub enum ContentBlock {
 
 impl ContentBlock {
     /// A plain text block.
-    pub fn text(text: impl Into<String>) -> Self {
+    pub fn text(text: impl Into<SharedText>) -> Self {
         Self::Text {
             text: text.into(),
             cache_control: None,
@@ -62,7 +63,7 @@ impl ContentBlock {
     }
 
     /// A text block that ends a cached prefix (`cache_control: {"type":"ephemeral"}`).
-    pub fn cached_text(text: impl Into<String>, cache_control: CacheControl) -> Self {
+    pub fn cached_text(text: impl Into<SharedText>, cache_control: CacheControl) -> Self {
         Self::Text {
             text: text.into(),
             cache_control: Some(cache_control),
@@ -95,7 +96,7 @@ pub enum Role {
 #[serde(untagged)]
 pub enum MessageContent {
     /// A plain string.
-    Text(String),
+    Text(SharedText),
     /// Blocks, possibly with `cache_control`.
     Blocks(Vec<ContentBlock>),
 }
@@ -111,7 +112,7 @@ pub struct Message {
 
 impl Message {
     /// A user turn with plain text.
-    pub fn user(text: impl Into<String>) -> Self {
+    pub fn user(text: impl Into<SharedText>) -> Self {
         Self {
             role: Role::User,
             content: MessageContent::Text(text.into()),
@@ -276,9 +277,10 @@ impl MessagesResponse {
         self.content
             .iter()
             .filter_map(|b| match b {
-                ContentBlock::Text { text, .. } => Some(text.as_str()),
+                ContentBlock::Text { text, .. } => Some(text),
                 ContentBlock::Other => None,
             })
+            .flat_map(SharedText::chunks)
             .collect()
     }
 

@@ -127,13 +127,15 @@ fn plan(state: &Shared, body: &Bytes, request_id: &str) -> Plan {
 
 pub(super) async fn messages(
     State(state): State<Shared>,
+    version: axum::http::Version,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (parsed, request_id, seq) = match admit(&state, "/v1/messages", &headers, &body).await {
-        Ok(ok) => ok,
-        Err(resp) => return resp,
-    };
+    let (parsed, request_id, seq) =
+        match admit(&state, "/v1/messages", version, &headers, &body).await {
+            Ok(ok) => ok,
+            Err(resp) => return resp,
+        };
     let delay = match plan(&state, &body, &request_id) {
         Plan::Fail(resp) => return resp,
         Plan::Hang => {

@@ -89,7 +89,8 @@ async fn a_busy_week_fits_the_input_budget_keeping_what_matters() {
             "action": "create", "entity": "Comment", "title": format!("Comment {n}: {}", "words ".repeat(20)),
             "team": "ENG", "url": format!("https://linear.app/acme/comment/{n}"),
             "actor": "dave", "changed": []}))
-        .unwrap();
+        .unwrap()
+        .into();
         record_activity(store, &job).await.unwrap();
         if n % 3 == 0 {
             let b = build(

@@ -104,7 +104,7 @@ async fn run_scheduled(r: &Running, tenant: &str, persona: &str) -> JobStatus {
         tenant: job.tenant.clone(),
         kind: job.kind.clone(),
         lane: job.lane,
-        payload: job.payload.clone(),
+        payload: job.payload.to_vec(),
         idempotency_key: job.idempotency_key.clone(),
         trace: None,
     };

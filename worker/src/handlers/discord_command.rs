@@ -328,7 +328,8 @@ impl DiscordCommandHandler {
         let mut delegated = job.clone();
         delegated.kind = JobKind::new(JobKind::TRANSFORM);
         delegated.payload = rmp_serde::to_vec_named(payload)
-            .map_err(|e| JobError::terminal(format!("transform payload does not encode: {e}")))?;
+            .map_err(|e| JobError::terminal(format!("transform payload does not encode: {e}")))?
+            .into();
         match handler.handle(&delegated).await {
             Err(JobError::Terminal { message }) => {
                 self.refund(job, tenant, cmd).await;

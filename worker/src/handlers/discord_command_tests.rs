@@ -296,7 +296,7 @@ async fn transform_without_a_transform_pipeline_says_so_and_refunds() {
     p["transform"] = json!({"v": 1, "source": {"type": "text", "text": "doc"}, "personas": [], "product": null,
         "origin": {"type": "discord", "application_id": APP_ID.to_string(), "token": "tok-t", "channel_id": null},
         "user": "42", "title": null});
-    job.payload = rmp_serde::to_vec_named(&p).unwrap();
+    job.payload = rmp_serde::to_vec_named(&p).unwrap().into();
     let err = s.handler.handle(&job).await.unwrap_err();
     assert!(matches!(err, JobError::Terminal { .. }));
     assert!(reply_text(&s, "tok-t").contains("not available"));
@@ -363,7 +363,7 @@ async fn transform_is_delegated_and_edits_the_deferred_reply() {
         "personas": ["leadership"], "product": null,
         "origin": {"type": "discord", "application_id": APP_ID.to_string(), "token": "tok-x", "channel_id": null},
         "user": "42", "title": "Rocket PRD"});
-    job.payload = rmp_serde::to_vec_named(&p).unwrap();
+    job.payload = rmp_serde::to_vec_named(&p).unwrap().into();
     let out = s.handler.handle(&job).await.unwrap();
     assert!(out.result.is_some());
     assert!(!claude.requests().is_empty(), "Claude was called");

@@ -14,7 +14,7 @@ use onomancer_shared::integrations::fetch::{DocumentSource as FetchSource, Fetch
 use onomancer_shared::integrations::google::{GoogleClient, NewDocument};
 use onomancer_shared::tenant::{TenantContext, TenantRegistry};
 use onomancer_shared::usage::format_dollars;
-use onomancer_shared::{Envelope, JobError, JobOutcome, Persona, TenantId};
+use onomancer_shared::{Envelope, JobError, JobOutcome, Persona, SharedText, TenantId};
 
 use crate::transform::{
     DocumentSource, Origin, ProgressSink, RunContext, TransformEngine, TransformJob, TransformRun,
@@ -39,20 +39,23 @@ pub struct TransformHandler {
 
 struct Document {
     title: String,
-    text: String,
+    /// A pasted document is a view into the job's payload (see [`TransformJob::decode_shared`]).
+    text: SharedText,
 }
 
 impl TransformHandler {
     /// Runs one job.
     #[tracing::instrument(name = "transform", skip_all, fields(tenant = %job.tenant, job = %job.id, attempt = job.attempt))]
     pub async fn handle(&self, job: &Envelope) -> Result<JobOutcome, JobError> {
-        let payload: TransformJob = job.payload_as()?;
+        let (payload, pasted) = TransformJob::decode_shared(&job.payload).map_err(|e| {
+            JobError::terminal(format!("payload of {} is not valid: {e}", job.kind))
+        })?;
         let tenant = self
             .tenants
             .get_tenant_context(job.tenant.as_str())
             .map_err(|e| JobError::terminal(e.to_string()))?;
         let personas = personas_for(&payload, &tenant)?;
-        let documents = self.read_documents(job, &payload).await?;
+        let documents = self.read_documents(job, &payload, pasted).await?;
         let sink = self
             .progress
             .as_ref()
@@ -65,7 +68,10 @@ impl TransformHandler {
         };
         let mut runs = Vec::with_capacity(documents.len());
         for doc in &documents {
-            let mut run = self.engine.transform(&ctx, &doc.text, &personas).await?;
+            let mut run = self
+                .engine
+                .transform(&ctx, doc.text.clone(), &personas)
+                .await?;
             self.save_documents(&tenant, &payload, doc, &mut run)
                 .await?;
             runs.push(run);
@@ -80,6 +86,7 @@ impl TransformHandler {
         &self,
         job: &Envelope,
         payload: &TransformJob,
+        pasted: Option<SharedText>,
     ) -> Result<Vec<Document>, JobError> {
         let google = self.google.get(&job.tenant);
         let fetch = |input: String, title: String| async move {
@@ -95,16 +102,16 @@ impl TransformHandler {
             })?;
             Ok::<_, JobError>(Document {
                 title,
-                text: fetched.text,
+                text: SharedText::from(fetched.text),
             })
         };
         let docs = match &payload.source {
-            DocumentSource::Text { text } => vec![Document {
+            DocumentSource::Text { .. } => vec![Document {
                 title: payload
                     .title
                     .clone()
                     .unwrap_or_else(|| "Pasted document".into()),
-                text: text.clone(),
+                text: pasted.unwrap_or_default(),
             }],
             DocumentSource::Url { url } => {
                 vec![
@@ -135,7 +142,7 @@ impl TransformHandler {
                 out
             }
         };
-        if let Some(empty) = docs.iter().find(|d| d.text.trim().is_empty()) {
+        if let Some(empty) = docs.iter().find(|d| d.text.to_cow().trim().is_empty()) {
             return Err(JobError::terminal(format!(
                 "the document {} is empty: nothing to transform",
                 empty.title

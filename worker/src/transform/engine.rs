@@ -27,7 +27,7 @@ use onomancer_shared::llm::{
 };
 use onomancer_shared::queue::RateLimiter;
 use onomancer_shared::usage::{cost_micros, ops, TokenCounts, UsageRecord, UsageStore};
-use onomancer_shared::{ContentHash, JobError, JobId, Persona, TenantId};
+use onomancer_shared::{ContentHash, JobError, JobId, Persona, SharedText, TenantId};
 
 use super::prompts::{PromptStore, TransformSettings};
 
@@ -234,13 +234,15 @@ impl TransformEngine {
 
     /// Writes `text` for every persona: cached versions are reused, missing ones cost one Claude
     /// call each (one across all workers asking at once), the document prefix billed in full once.
+    /// The text is shared, never copied, from here to the requests' bodies.
     pub async fn transform(
         &self,
         ctx: &RunContext<'_>,
-        text: &str,
+        text: impl Into<SharedText>,
         personas: &[Persona],
     ) -> Result<TransformRun, JobError> {
-        let hash = content_hash(text);
+        let text: SharedText = text.into();
+        let hash = content_hash(&text.to_cow());
         let (system, plans) = self.plan(ctx.tenant, &hash, personas)?;
         let settings = self.settings()?;
         // Misses first: the first of them writes the prompt cache for the others.
@@ -249,9 +251,10 @@ impl TransformEngine {
             order.push((i, self.cache.peek(&p.key, &p.expect).await.is_some()));
         }
         order.sort_by_key(|(_, cached)| *cached);
-        let document: OnceCell<(String, bool)> = OnceCell::new();
+        let document: OnceCell<(SharedText, bool)> = OnceCell::new();
+        let system = SharedText::from(system);
         let run_one =
-            |plan| self.run_persona(ctx, text, plan, &system, &document, settings.max_tokens);
+            |plan| self.run_persona(ctx, &text, plan, &system, &document, settings.max_tokens);
         let mut results: Vec<Option<PersonaOutcome>> = vec![None; plans.len()];
         let mut rest = order.iter().map(|(i, _)| *i);
         if let Some(first) = rest.next() {
@@ -287,10 +290,10 @@ impl TransformEngine {
     async fn run_persona(
         &self,
         ctx: &RunContext<'_>,
-        text: &str,
+        text: &SharedText,
         plan: &PersonaPlan,
-        system: &str,
-        document: &OnceCell<(String, bool)>,
+        system: &SharedText,
+        document: &OnceCell<(SharedText, bool)>,
         max_tokens: u32,
     ) -> Result<PersonaOutcome, JobError> {
         let started = std::time::Instant::now();
@@ -300,10 +303,14 @@ impl TransformEngine {
                 let (doc, _) = document
                     .get_or_try_init(|| self.document_for_personas(ctx, text))
                     .await?;
-                let ask = format!(
-                    "{}\n\nWrite the {} version of the document now.",
-                    plan.instructions, plan.persona
-                );
+                // The persona's instructions shared from the prompt store, not copied per call.
+                let ask = SharedText::concat([
+                    SharedText::from(plan.instructions.clone()),
+                    SharedText::from(format!(
+                        "\n\nWrite the {} version of the document now.",
+                        plan.persona
+                    )),
+                ]);
                 self.call_claude(
                     ctx,
                     CallKind::Persona(&plan.persona),
@@ -311,7 +318,7 @@ impl TransformEngine {
                     max_tokens,
                     system,
                     doc,
-                    &ask,
+                    ask,
                 )
                 .await
             })
@@ -353,14 +360,19 @@ impl TransformEngine {
         kind: CallKind<'_>,
         model: &str,
         max_tokens: u32,
-        instructions: &str,
-        document: &str,
-        ask: &str,
+        instructions: &SharedText,
+        document: &SharedText,
+        ask: SharedText,
     ) -> Result<Computed, JobError> {
         if let Some(limiter) = &self.limiter {
             limiter.acquire(ctx.tenant, "claude").await?;
         }
-        let doc_block = format!("<document>\n{document}\n</document>");
+        // The document's own bytes between the tags: no copy per call.
+        let doc_block = SharedText::concat([
+            SharedText::from_static("<document>\n"),
+            document.clone(),
+            SharedText::from_static("\n</document>"),
+        ]);
         let (operation, step, doc_block) = match kind {
             // The document is the shared prefix of the persona calls: cache it.
             CallKind::Persona(p) => (
@@ -376,7 +388,7 @@ impl TransformEngine {
             ),
         };
         let request = MessagesRequest::new(model, max_tokens, vec![Message::user(ask)]).system(
-            SystemPrompt::Blocks(vec![ContentBlock::text(instructions), doc_block]),
+            SystemPrompt::Blocks(vec![ContentBlock::text(instructions.clone()), doc_block]),
         );
         let reply = self.claude.messages(&request).await?;
         let message = reply.message;

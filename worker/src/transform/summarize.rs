@@ -9,7 +9,7 @@ use futures::stream::{self, StreamExt};
 use onomancer_shared::cache::{
     content_hash, template_fingerprint, CacheKey, DataType, Expectation,
 };
-use onomancer_shared::JobError;
+use onomancer_shared::{JobError, SharedText};
 
 use super::engine::{CallKind, RunContext, TransformEngine};
 
@@ -94,11 +94,12 @@ impl TransformEngine {
     pub(crate) async fn document_for_personas(
         &self,
         ctx: &RunContext<'_>,
-        text: &str,
-    ) -> Result<(String, bool), JobError> {
+        text: &SharedText,
+    ) -> Result<(SharedText, bool), JobError> {
         let settings = self.settings()?;
-        if estimate_tokens(text) <= settings.input_budget_tokens {
-            return Ok((text.to_owned(), false));
+        let whole = text.to_cow();
+        if estimate_tokens(&whole) <= settings.input_budget_tokens {
+            return Ok((text.clone(), false));
         }
         let prompt = self
             .prompts
@@ -109,7 +110,8 @@ impl TransformEngine {
             model.clone(),
             template_fingerprint(&prompt, &model, settings.summary_max_tokens),
         );
-        let sections = split_sections(text, settings.section_max_chars);
+        let prompt = SharedText::from(prompt);
+        let sections = split_sections(&whole, settings.section_max_chars);
         tracing::info!(
             sections = sections.len(),
             "document over the input budget; summarizing sections"
@@ -121,6 +123,7 @@ impl TransformEngine {
                 let model = model.clone();
                 async move {
                     let hash = content_hash(&section);
+                    let section = SharedText::from(section);
                     let key =
                         CacheKey::new(ctx.tenant.clone(), DataType::Summary, hash.to_string());
                     let lookup = self
@@ -133,7 +136,7 @@ impl TransformEngine {
                                 settings.summary_max_tokens,
                                 &prompt,
                                 &section,
-                                "Condense this section.",
+                                SharedText::from_static("Condense this section."),
                             )
                         })
                         .await?;
@@ -149,7 +152,7 @@ impl TransformEngine {
             return Err(e);
         }
         let summaries: Vec<String> = summaries.into_iter().filter_map(Result::ok).collect();
-        Ok((summaries.join("\n\n"), true))
+        Ok((SharedText::from(summaries.join("\n\n")), true))
     }
 }
 

@@ -119,6 +119,8 @@ impl DiscordConfig {
         let client = reqwest::Client::builder()
             .timeout(self.timeout)
             .use_rustls_tls()
+            // As before reqwest could speak HTTP/2 (enabled for Claude's client).
+            .http1_only()
             .build()
             .map_err(|e| DiscordError::Request(e.to_string()))?;
         let mut builder = HttpBuilder::new(self.token.expose_secret())

@@ -134,6 +134,8 @@ impl Fetcher {
                 .redirect(reqwest::redirect::Policy::none())
                 .no_proxy()
                 .use_rustls_tls()
+                // As before reqwest could speak HTTP/2 (enabled for Claude's client).
+                .http1_only()
                 .user_agent("onomancer-fetch/1");
             let bare = host.trim_start_matches('[').trim_end_matches(']');
             if bare.parse::<std::net::IpAddr>().is_err() {

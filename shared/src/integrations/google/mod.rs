@@ -110,6 +110,8 @@ impl GoogleClient {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .use_rustls_tls()
+            // As before reqwest could speak HTTP/2 (enabled for Claude's client).
+            .http1_only()
             .build()
             .map_err(|e| GoogleError::Transport(e.to_string()))?;
         Ok(Self {

@@ -27,7 +27,10 @@ pub(crate) struct Claimed {
     pub stream: String,
     /// Entry id in that stream.
     pub entry_id: String,
-    /// Raw envelope bytes (kept for dead letters and hand-back).
+    /// Raw envelope bytes, kept for dead letters of entries that do not decode. Empty once the
+    /// envelope is decoded for a run: the decoded payload is a view into these bytes, and a
+    /// dead letter or hand-back of a decoded job writes its envelope encoded again, so the
+    /// entry (a transform's whole document) is held once per job.
     pub raw: Vec<u8>,
     /// Tenant and lane the stream belongs to (known even when the body is unreadable).
     pub tenant: TenantId,
@@ -35,6 +38,17 @@ pub(crate) struct Claimed {
     pub lane: Lane,
     /// Times Redis delivered this entry (1 for a fresh read).
     pub deliveries: u32,
+}
+
+impl Claimed {
+    /// The entry's bytes: as read, or (once its envelope was decoded for a run) `env` encoded
+    /// again.
+    fn entry_bytes<'a>(&'a self, env: Option<&Envelope>) -> std::borrow::Cow<'a, [u8]> {
+        match env {
+            Some(env) if self.raw.is_empty() => std::borrow::Cow::Owned(env.encode()),
+            _ => std::borrow::Cow::Borrowed(&self.raw),
+        }
+    }
 }
 
 impl Queue {
@@ -99,7 +113,7 @@ impl Queue {
             .arg(claimed.lane.as_str())
             .arg(env.map(|e| e.attempt).unwrap_or(0))
             .arg(reason)
-            .arg(&claimed.raw)
+            .arg(&*claimed.entry_bytes(env))
             .arg(now_ms())
             .arg(&*claimed.consumer);
         let _: i64 = inv.invoke_async(&mut self.conn()).await?;
@@ -134,7 +148,7 @@ impl Queue {
             .key(keys.owned(&claimed.consumer))
             .arg(GROUP)
             .arg(&claimed.entry_id)
-            .arg(&claimed.raw)
+            .arg(&*claimed.entry_bytes(Some(env)))
             .arg(now_ms())
             .arg(env.id.as_str())
             .arg(&*claimed.consumer)

@@ -64,12 +64,14 @@ impl<H: JobHandler> WorkerRuntime<H> {
     }
 
     /// Decodes claimed entries; poison entries go to the dead-letter stream (with their job's
-    /// status `dead` whenever the entry names the job).
+    /// status `dead` whenever the entry names the job). A ready job's raw bytes move into its
+    /// envelope, whose payload is a view into them (see [`Claimed::raw`]).
     pub(super) async fn triage(&self, batch: Vec<Claimed>) -> Vec<(Claimed, Envelope)> {
         let max_deliveries = self.queue.config().max_deliveries;
         let mut ready = Vec::with_capacity(batch.len());
-        for claimed in batch {
-            let decoded = Envelope::decode(&claimed.raw);
+        for mut claimed in batch {
+            let raw = bytes::Bytes::from(std::mem::take(&mut claimed.raw));
+            let decoded = Envelope::decode_shared(&raw);
             let verdict = match &decoded {
                 Err(e) => Some(format!("poison entry: {e}")),
                 Ok(_) if claimed.deliveries > max_deliveries => Some(format!(
@@ -79,6 +81,8 @@ impl<H: JobHandler> WorkerRuntime<H> {
                 Ok(_) => None,
             };
             if let Some(reason) = verdict {
+                // Dead-lettered as read (a copy only when it decoded: rare).
+                claimed.raw = Vec::from(raw);
                 if let Err(e) = self
                     .queue
                     .dead_letter(&claimed, decoded.as_ref().ok(), &reason)
