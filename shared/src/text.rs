@@ -58,7 +58,7 @@ impl SharedText {
 
     /// The pieces, in order, each as it is held (never empty).
     pub fn chunks(&self) -> impl Iterator<Item = &str> + '_ {
-        self.parts.iter().map(|p| utf8(p))
+        self.parts.iter().map(utf8)
     }
 
     /// The pieces' bytes, in order (each valid UTF-8, never empty).
