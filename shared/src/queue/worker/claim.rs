@@ -183,9 +183,9 @@ impl Claims {
                 (more == 1, entries, plan)
             }
         };
-        let next = self.script_cmd("plan", &capped);
+        let next = self.invocation("plan", &capped, &[]);
         let (read, settle, then) =
-            read_planned(&self.queue, &self.consumer, &plan, Some(next)).await?;
+            read_planned(&self.queue, &self.consumer, &plan, Some(&next)).await?;
         match then.map(|answer| answer.map_err(QueueError::from).and_then(|v| self.parse(v))) {
             Some(Ok((next_more, _, next_plan))) => self.keep_ahead(next_more == 1, next_plan),
             // Not loaded (Redis restarted): the next claim runs the script whole, which loads it.
@@ -245,6 +245,21 @@ impl Claims {
         room: &Room,
         given_up: &[Planned],
     ) -> Result<(i64, Vec<Claimed>, Vec<Planned>), QueueError> {
+        let answer: redis::Value = self
+            .invocation(mode, room, given_up)
+            .invoke_async(&mut self.queue.conn())
+            .await?;
+        self.parse(answer)
+    }
+
+    /// `claim.lua` in `mode` for `room` (run alone, or pipelined by its hash: the script is
+    /// loaded by the claims that run it alone), with the tenants of a plan `given_up`.
+    fn invocation(
+        &self,
+        mode: &str,
+        room: &Room,
+        given_up: &[Planned],
+    ) -> redis::ScriptInvocation<'_> {
         let keys = self.queue.keys();
         let mut invocation = self.queue.scripts().claim.prepare_invoke();
         invocation
@@ -263,30 +278,7 @@ impl Claims {
         for p in given_up {
             invocation.arg(p.lane.as_str()).arg(p.tenant.as_str());
         }
-        let answer: redis::Value = invocation.invoke_async(&mut self.queue.conn()).await?;
-        self.parse(answer)
-    }
-
-    /// `claim.lua` by its hash, to send in a pipeline (the script is loaded by the claims that
-    /// run it whole).
-    fn script_cmd(&self, mode: &str, room: &Room) -> redis::Cmd {
-        let keys = self.queue.keys();
-        let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(self.queue.scripts().claim.get_hash())
-            .arg(3)
-            .arg(keys.consumers())
-            .arg(keys.owned(&self.consumer))
-            .arg(keys.consumers_tick())
-            .arg(keys.queue_keys_prefix())
-            .arg(GROUP)
-            .arg(&*self.consumer)
-            .arg(room.total)
-            .arg(room.default_and_bulk)
-            .arg(room.bulk)
-            .arg(self.queue.config().claim_idle.as_millis() as u64)
-            .arg(MAX_VISITS)
-            .arg(mode);
-        cmd
+        invocation
     }
 
     /// `claim.lua`'s answer: the visit bound's flag, the entries taken over, the plan.

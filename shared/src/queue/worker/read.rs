@@ -38,7 +38,7 @@ pub(crate) async fn read_planned(
     queue: &Queue,
     consumer: &Arc<str>,
     plan: &[Planned],
-    then: Option<redis::Cmd>,
+    then: Option<&redis::ScriptInvocation<'_>>,
 ) -> Result<
     (
         Vec<Claimed>,
@@ -73,8 +73,8 @@ pub(crate) async fn read_planned(
             .arg(vec![">"; group.len()]);
     }
     let with_then = then.is_some();
-    if let Some(cmd) = then {
-        pipe.add_command(cmd);
+    if let Some(invocation) = then {
+        pipe.invoke_script(invocation);
     }
     let mut answers: Vec<redis::RedisResult<redis::Value>> =
         pipe.query_async(&mut queue.conn()).await?;

@@ -161,7 +161,6 @@ async fn write(
     batch: &[Write],
 ) -> Result<(), QueueError> {
     let now = now_ms();
-    let keys = queue.keys();
     let acked: HashSet<(&str, &str)> = batch
         .iter()
         .filter_map(|w| match w {
@@ -195,7 +194,7 @@ async fn write(
                         .ignore();
                 }
                 if !s.settle.is_empty() {
-                    pipe.add_command(settle_cmd(queue, consumer, &s.settle))
+                    pipe.invoke_script(&settle_invocation(queue, consumer, &s.settle))
                         .ignore();
                     settles.push(&s.settle);
                 }
@@ -233,13 +232,7 @@ async fn write(
     let streams: Vec<&&str> = by_stream.keys().collect();
     // A bounded number of streams per call, so each stays well under a millisecond.
     for chunk in streams.chunks(FORGET_CHUNK) {
-        pipe.cmd("EVALSHA")
-            .arg(queue.scripts().ack.get_hash())
-            .arg(1)
-            .arg(keys.owned(consumer))
-            .arg(GROUP)
-            .arg(consumer)
-            .arg(chunk)
+        pipe.invoke_script(&forget_invocation(queue, consumer, chunk))
             .ignore();
     }
     if pipe.is_empty() {
@@ -257,13 +250,9 @@ async fn write(
                     .await?;
             }
             for chunk in streams.chunks(FORGET_CHUNK) {
-                let mut forget = queue.scripts().ack.prepare_invoke();
-                forget
-                    .key(keys.owned(consumer))
-                    .arg(GROUP)
-                    .arg(consumer)
-                    .arg(chunk);
-                forget.invoke_async::<i64>(&mut conn.clone()).await?;
+                forget_invocation(queue, consumer, chunk)
+                    .invoke_async::<i64>(&mut conn.clone())
+                    .await?;
             }
             Ok(())
         }
@@ -271,25 +260,21 @@ async fn write(
     }
 }
 
-/// `settle.lua` for `settle` by its hash, to pipeline.
-fn settle_cmd(queue: &Queue, consumer: &str, settle: &Settle) -> redis::Cmd {
-    let keys = queue.keys();
-    let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(queue.scripts().settle.get_hash())
-        .arg(1)
-        .arg(keys.owned(consumer))
-        .arg(keys.queue_keys_prefix())
+/// `ack.lua` over `streams` (pipelined by its hash, or run alone).
+fn forget_invocation<'a>(
+    queue: &'a Queue,
+    consumer: &str,
+    streams: &[&&str],
+) -> redis::ScriptInvocation<'a> {
+    let mut inv = queue.scripts().ack.prepare_invoke();
+    inv.key(queue.keys().owned(consumer))
         .arg(GROUP)
         .arg(consumer)
-        .arg(settle.read.len())
-        .arg(&settle.read);
-    for (lane, tenant) in &settle.short {
-        cmd.arg(lane.as_str()).arg(tenant.as_str());
-    }
-    cmd
+        .arg(streams);
+    inv
 }
 
-/// `settle.lua` for `settle`, to run alone.
+/// `settle.lua` for `settle` (pipelined by its hash, or run alone).
 fn settle_invocation<'a>(
     queue: &'a Queue,
     consumer: &str,
