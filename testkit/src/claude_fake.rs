@@ -1,5 +1,5 @@
 //! A fake of Anthropic's Messages API on `127.0.0.1:0`, speaking the real wire format
-//! (`PROTOCOLS.md`): it records every request, answers with programmable text, simulates prompt
+//! (Anthropic's Messages API reference): it records every request, answers with programmable text, simulates prompt
 //! caching (5-minute / 1-hour TTL on a clock the test controls, 1024-token minimum), replays
 //! scripted failures (status, headers, body) before succeeding, injects faults by count or by
 //! seeded rate (429 with and without `retry-after`, 529, 500, hangs, slow answers; see

@@ -1,6 +1,6 @@
 //! Test support shared by every crate's tests: an isolated Redis namespace per test (cleaned up
 //! on drop), a fresh database per test, and HTTP fakes that speak the real wire formats of
-//! Claude, Discord and Google (`../shared/PROTOCOLS.md`).
+//! Claude, Discord and Google, as their public API references document them.
 
 pub mod claude_fake;
 pub mod db;

@@ -16,5 +16,6 @@ mod queue_resilience;
 mod queue_semantics;
 mod queue_tenants;
 mod scheduler;
+mod tidy;
 mod upstream_deferrals;
 mod upstream_limits;

@@ -2,7 +2,7 @@
 //! overload (529), server errors (500), hangs and slow answers, chosen by count (the next N
 //! requests) or by rate. Rates are deterministic: whether the n-th identical request fails
 //! depends only on the seed, the request body and n, never on the order concurrent requests
-//! arrive in. Error answers use the documented wire format (`PROTOCOLS.md`): the error body,
+//! arrive in. Error answers use the wire format Anthropic's API reference documents: the error body,
 //! the `request-id` header and the `anthropic-ratelimit-*` headers.
 
 use std::time::Duration;
