@@ -470,5 +470,4 @@ impl JobError {
 }
 
 #[cfg(test)]
-#[path = "job_tests.rs"]
 mod tests;

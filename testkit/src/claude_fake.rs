@@ -401,9 +401,7 @@ async fn count(
 }
 
 #[cfg(test)]
-#[path = "claude_fake_tests.rs"]
 mod tests;
 
 #[cfg(test)]
-#[path = "claude_fake_fault_tests.rs"]
 mod fault_tests;

@@ -3,11 +3,11 @@
 //! follow-ups, and channel messages with `nonce` + `enforce_nonce` (a repeated nonce in the same
 //! channel within the nonce window returns the earlier message, as Discord does). It records
 //! every request, keeps the messages a user would see, answers with realistic message objects,
-//! enforces Discord's rate limits on channel posts (`discord_limits.rs`: 5 per 5 s per channel,
+//! enforces Discord's rate limits on channel posts (`discord_fake/limits.rs`: 5 per 5 s per channel,
 //! 50 requests/s global, documented headers and 429 bodies, every 429 counted; configurable),
 //! and can be scripted to answer 429 (with `retry_after`) or other errors, or to hold a post's
 //! answer after creating it (a worker killed between Discord's answer and its own marker). Its
-//! Gateway half (`discord_gateway.rs`) serves websocket mode: `GET /gateway`, a websocket
+//! Gateway half (`discord_fake/gateway.rs`) serves websocket mode: `GET /gateway`, a websocket
 //! speaking Discord's protocol, and interaction callbacks.
 
 use std::collections::VecDeque;
@@ -18,11 +18,9 @@ use axum::routing::{get, patch, post};
 use axum::Router;
 use serde_json::{json, Value};
 
-#[path = "discord_gateway.rs"]
 mod gateway;
 pub use gateway::{gateway_interaction, InteractionCallback, BOT_USER_ID};
 
-#[path = "discord_limits.rs"]
 mod limits;
 pub use limits::{FakeLimits, RateLimitCounts, CHANNEL_MESSAGES_BUCKET};
 
@@ -265,6 +263,5 @@ impl DiscordFake {
 }
 
 // The REST routes: recording, error bodies, message objects, and the handlers.
-#[path = "discord_routes.rs"]
 mod routes;
 use routes::{channel_message, edit_message, followup, unknown_route};

@@ -1,6 +1,6 @@
 //! The repository's own rules, checked on every test run (in the spirit of rust-analyzer's tidy
 //! test): every Rust file opens with a `//!` doc saying what it is for, modules are folders
-//! (no `#[path]`), every lint allowance carries its reason, every invariant in ARCHITECTURE.md
+//! (no path attributes), every lint allowance carries its reason, every invariant in ARCHITECTURE.md
 //! names a test that exists, and nothing in the repository points at files outside it.
 
 use std::path::{Path, PathBuf};

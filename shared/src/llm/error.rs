@@ -266,5 +266,4 @@ pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> 
 }
 
 #[cfg(test)]
-#[path = "error_tests.rs"]
 mod tests;

@@ -245,9 +245,7 @@ fn summarize(
 }
 
 #[cfg(test)]
-#[path = "store_tests.rs"]
 mod tests;
 
 #[cfg(test)]
-#[path = "paid_tests.rs"]
 mod paid_tests;

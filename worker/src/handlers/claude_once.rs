@@ -141,5 +141,4 @@ impl ClaudeOnce {
 }
 
 #[cfg(test)]
-#[path = "claude_once_tests.rs"]
 mod tests;

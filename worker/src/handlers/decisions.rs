@@ -252,5 +252,4 @@ pub fn message_decision(
 }
 
 #[cfg(test)]
-#[path = "decisions_tests.rs"]
 mod tests;

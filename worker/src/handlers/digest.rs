@@ -1,6 +1,6 @@
 //! `digest` jobs: a weekly (or `/digest`) summary of one tenant's activity for one persona.
 //! Reads the period's events from the activity store and its recorded decisions, writes the digest with Claude from a
-//! bounded activity log (`digest_input.rs`), records its usage once per job, saves one Google Doc
+//! bounded activity log (`digest/input.rs`), records its usage once per job, saves one Google Doc
 //! per digest when the tenant has a Workspace, and posts once to the tenant's notification
 //! channel (or edits the `/digest` deferred reply when the payload carries its token).
 //!
@@ -28,9 +28,7 @@ use onomancer_shared::tenant::{TenantContext, TenantRegistry};
 use onomancer_shared::usage::ops;
 use onomancer_shared::{Envelope, JobError, JobId, JobOutcome, Persona, TenantId};
 
-#[path = "digest_input.rs"]
 pub mod input;
-#[path = "digest_wiring.rs"]
 mod wiring;
 
 pub use input::{build_input, DigestInput};
@@ -321,5 +319,4 @@ pub fn doc_key(job: &JobId) -> String {
 }
 
 #[cfg(test)]
-#[path = "digest_tests.rs"]
 mod tests;

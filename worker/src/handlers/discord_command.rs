@@ -361,5 +361,4 @@ impl DiscordCommandHandler {
 }
 
 #[cfg(test)]
-#[path = "discord_command_tests.rs"]
 mod tests;

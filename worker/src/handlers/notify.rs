@@ -251,17 +251,14 @@ impl NotifyHandler {
 }
 
 // Activity for weekly digests (owned by the digest work): the same payloads, stored.
-#[path = "notify_activity.rs"]
 mod activity;
 pub use activity::record_activity;
 
 // Decisions for `/decisions`: the same payloads, when a decision is marked in them.
-#[path = "notify_decisions.rs"]
 mod decisions;
 pub use decisions::record_decision;
 #[cfg(test)]
 pub(crate) use decisions::{change_of as decision_change_of, Change as DecisionChange};
 
 #[cfg(test)]
-#[path = "notify_tests.rs"]
 pub(crate) mod tests;

@@ -22,17 +22,13 @@ use crate::handlers::claude_once::ClaudeOnce;
 use crate::handlers::notify::record_activity;
 use onomancer_shared::decisions::DecisionStore;
 
-#[path = "digest_fixtures.rs"]
 mod fixtures;
 use fixtures::*;
 
-#[path = "digest_docs_budget_tests.rs"]
 mod docs_and_budget;
 
-#[path = "digest_queue_tests.rs"]
 mod through_the_queue;
 
-#[path = "digest_decisions_tests.rs"]
 mod decisions;
 
 const ACME_CHANNEL: u64 = 555_000_000_000_000_101;

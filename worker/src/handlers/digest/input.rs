@@ -279,5 +279,4 @@ pub fn build_input(
 }
 
 #[cfg(test)]
-#[path = "digest_input_tests.rs"]
 mod tests;
