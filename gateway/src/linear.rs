@@ -79,7 +79,7 @@ pub struct LinearData {
     /// Issue team.
     pub team: Option<Team>,
     /// Issue state.
-    pub state: Option<State_>,
+    pub state: Option<WorkflowState>,
     /// The issue a comment belongs to.
     pub issue: Option<Box<LinearData>>,
 }
@@ -100,7 +100,7 @@ pub struct Team {
 
 /// A workflow state reference.
 #[derive(Debug, Deserialize)]
-pub struct State_ {
+pub struct WorkflowState {
     /// State name.
     pub name: Option<String>,
 }
