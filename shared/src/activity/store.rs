@@ -1,34 +1,29 @@
-//! SQL for activity events on both backends (placeholders and the `details` type differ:
-//! TEXT on SQLite, JSONB on PostgreSQL). Every statement is filtered by tenant.
+//! SQL for activity events, one statement for both backends (only the `details` column differs:
+//! TEXT on SQLite, JSONB on PostgreSQL, see [`Backend::json`]). Every statement is filtered by
+//! tenant.
 
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::Row;
 
 use super::{ActivityError, ActivityEvent, ActivitySource};
-use crate::db::Database;
+use crate::db::{Backend, Database};
 use crate::ids::TenantId;
 
-const INSERT_SQLITE: &str = "INSERT INTO activity_events (tenant_id, source, kind, title, url, \
-     actor, occurred_at_ms, details, dedupe_key, recorded_at_ms) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-     ON CONFLICT (tenant_id, dedupe_key) DO NOTHING";
-const INSERT_POSTGRES: &str = "INSERT INTO activity_events (tenant_id, source, kind, title, url, \
-     actor, occurred_at_ms, details, dedupe_key, recorded_at_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, CAST($8 AS JSONB), $9, $10) \
-     ON CONFLICT (tenant_id, dedupe_key) DO NOTHING";
+fn insert_sql(backend: Backend) -> String {
+    format!(
+        "INSERT INTO activity_events (tenant_id, source, kind, title, url, actor, \
+         occurred_at_ms, details, dedupe_key, recorded_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, {}, $9, $10) \
+         ON CONFLICT (tenant_id, dedupe_key) DO NOTHING",
+        backend.json("$8")
+    )
+}
 
-const SELECT_SQLITE: &str = "SELECT id, tenant_id, source, kind, title, url, actor, \
-     occurred_at_ms, details, dedupe_key FROM activity_events \
-     WHERE tenant_id = ?1 AND occurred_at_ms >= ?2 AND occurred_at_ms < ?3 \
-     ORDER BY occurred_at_ms, id LIMIT ?4";
-const SELECT_POSTGRES: &str = "SELECT id, tenant_id, source, kind, title, url, actor, \
+const SELECT: &str = "SELECT id, tenant_id, source, kind, title, url, actor, \
      occurred_at_ms, CAST(details AS TEXT) AS details, dedupe_key FROM activity_events \
      WHERE tenant_id = $1 AND occurred_at_ms >= $2 AND occurred_at_ms < $3 \
      ORDER BY occurred_at_ms, id LIMIT $4";
 
-const COUNT_SQLITE: &str = "SELECT COUNT(*) FROM activity_events \
-     WHERE tenant_id = ?1 AND occurred_at_ms >= ?2 AND occurred_at_ms < ?3";
-const COUNT_POSTGRES: &str = "SELECT COUNT(*) FROM activity_events \
+const COUNT: &str = "SELECT COUNT(*) FROM activity_events \
      WHERE tenant_id = $1 AND occurred_at_ms >= $2 AND occurred_at_ms < $3";
 
 /// Writes and reads activity events. Cheap to clone.
@@ -37,52 +32,45 @@ pub struct ActivityStore {
     db: Database,
 }
 
-/// Binds an event's fields in `INSERT` order (same code for both backends).
-macro_rules! bind_event {
-    ($query:expr, $e:expr, $details:expr, $now:expr) => {{
-        let e = $e;
-        $query
-            .bind(e.tenant.as_str())
-            .bind(e.source.as_str())
-            .bind(e.kind.as_str())
-            .bind(e.title.as_str())
-            .bind(e.url.as_deref())
-            .bind(e.actor.as_deref())
-            .bind(e.occurred_at.timestamp_millis())
-            .bind($details)
-            .bind(e.dedupe_key.as_str())
-            .bind($now)
-    }};
+/// A stored event as the table holds it.
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: i64,
+    tenant_id: String,
+    source: String,
+    kind: String,
+    title: String,
+    url: Option<String>,
+    actor: Option<String>,
+    occurred_at_ms: i64,
+    details: String,
+    dedupe_key: String,
 }
 
-fn from_row<R: Row>(row: &R) -> Result<ActivityEvent, ActivityError>
-where
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-{
-    let id: i64 = row.try_get("id")?;
-    let corrupt = |message: String| ActivityError::Corrupt { id, message };
-    let source: String = row.try_get("source")?;
-    let details: String = row.try_get("details")?;
-    let ms: i64 = row.try_get("occurred_at_ms")?;
-    Ok(ActivityEvent {
-        tenant: TenantId::new(row.try_get::<String, _>("tenant_id")?),
-        source: ActivitySource::parse(&source)
-            .ok_or_else(|| corrupt(format!("unknown source {source:?}")))?,
-        kind: row.try_get("kind")?,
-        title: row.try_get("title")?,
-        url: row.try_get("url")?,
-        actor: row.try_get("actor")?,
-        occurred_at: Utc
-            .timestamp_millis_opt(ms)
-            .single()
-            .ok_or_else(|| corrupt(format!("occurred_at_ms {ms} is out of range")))?,
-        details: serde_json::from_str(&details)
-            .map_err(|e| corrupt(format!("details are not JSON: {e}")))?,
-        dedupe_key: row.try_get("dedupe_key")?,
-    })
+impl TryFrom<EventRow> for ActivityEvent {
+    type Error = ActivityError;
+
+    fn try_from(row: EventRow) -> Result<Self, ActivityError> {
+        let id = row.id;
+        let corrupt = |message: String| ActivityError::Corrupt { id, message };
+        let (source, ms) = (row.source, row.occurred_at_ms);
+        Ok(ActivityEvent {
+            tenant: TenantId::new(row.tenant_id),
+            source: ActivitySource::parse(&source)
+                .ok_or_else(|| corrupt(format!("unknown source {source:?}")))?,
+            kind: row.kind,
+            title: row.title,
+            url: row.url,
+            actor: row.actor,
+            occurred_at: Utc
+                .timestamp_millis_opt(ms)
+                .single()
+                .ok_or_else(|| corrupt(format!("occurred_at_ms {ms} is out of range")))?,
+            details: serde_json::from_str(&row.details)
+                .map_err(|e| corrupt(format!("details are not JSON: {e}")))?,
+            dedupe_key: row.dedupe_key,
+        })
+    }
 }
 
 impl ActivityStore {
@@ -102,18 +90,21 @@ impl ActivityStore {
     pub async fn record(&self, event: &ActivityEvent) -> Result<bool, ActivityError> {
         let details = event.details.to_string();
         let now = Utc::now().timestamp_millis();
-        let inserted = match &self.db {
-            Database::Sqlite(pool) => bind_event!(sqlx::query(INSERT_SQLITE), event, &details, now)
-                .execute(pool)
-                .await?
-                .rows_affected(),
-            Database::Postgres(pool) => {
-                bind_event!(sqlx::query(INSERT_POSTGRES), event, &details, now)
-                    .execute(pool)
-                    .await?
-                    .rows_affected()
-            }
-        } == 1;
+        let e = event;
+        let args = [
+            e.tenant.as_str().into(),
+            e.source.as_str().into(),
+            e.kind.as_str().into(),
+            e.title.as_str().into(),
+            e.url.as_deref().into(),
+            e.actor.as_deref().into(),
+            e.occurred_at.timestamp_millis().into(),
+            details.as_str().into(),
+            e.dedupe_key.as_str().into(),
+            now.into(),
+        ];
+        let sql = insert_sql(self.db.backend());
+        let inserted = self.db.execute(&sql, &args).await? == 1;
         if !inserted {
             tracing::debug!(key = %event.dedupe_key, "activity already recorded");
         }
@@ -134,28 +125,9 @@ impl ActivityStore {
             to.timestamp_millis(),
             i64::from(limit),
         );
-        match &self.db {
-            Database::Sqlite(pool) => sqlx::query(SELECT_SQLITE)
-                .bind(tenant.as_str())
-                .bind(from)
-                .bind(to)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(from_row)
-                .collect(),
-            Database::Postgres(pool) => sqlx::query(SELECT_POSTGRES)
-                .bind(tenant.as_str())
-                .bind(from)
-                .bind(to)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(from_row)
-                .collect(),
-        }
+        let args = [tenant.as_str().into(), from.into(), to.into(), limit.into()];
+        let rows: Vec<EventRow> = self.db.fetch_all(SELECT, &args).await?;
+        rows.into_iter().map(ActivityEvent::try_from).collect()
     }
 
     /// How many events the tenant has with `from <= occurred_at < to`.
@@ -166,24 +138,8 @@ impl ActivityStore {
         to: DateTime<Utc>,
     ) -> Result<u64, ActivityError> {
         let (from, to) = (from.timestamp_millis(), to.timestamp_millis());
-        let n: i64 = match &self.db {
-            Database::Sqlite(pool) => {
-                sqlx::query_scalar(COUNT_SQLITE)
-                    .bind(tenant.as_str())
-                    .bind(from)
-                    .bind(to)
-                    .fetch_one(pool)
-                    .await?
-            }
-            Database::Postgres(pool) => {
-                sqlx::query_scalar(COUNT_POSTGRES)
-                    .bind(tenant.as_str())
-                    .bind(from)
-                    .bind(to)
-                    .fetch_one(pool)
-                    .await?
-            }
-        };
+        let args = [tenant.as_str().into(), from.into(), to.into()];
+        let (n,): (i64,) = self.db.fetch_one(COUNT, &args).await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 }

@@ -3,9 +3,9 @@
 //! tenants with a Workspace ([`super::l3_gdocs::GoogleDocsL3`]).
 
 use futures::future::BoxFuture;
-use sqlx::{PgPool, SqlitePool};
 
 use super::entry::{CacheEntry, CacheKey, EntryDecodeError, Expectation};
+use crate::db::Database;
 
 /// Why the permanent tier failed.
 #[derive(Debug, thiserror::Error)]
@@ -47,23 +47,12 @@ pub trait L3Store: Send + Sync + 'static {
 
 /// The `transform_cache` table, on SQLite or PostgreSQL.
 #[derive(Clone, Debug)]
-pub enum SqlL3 {
-    /// Embedded default.
-    Sqlite(SqlitePool),
-    /// At scale.
-    Postgres(PgPool),
+pub struct SqlL3 {
+    db: Database,
 }
 
-const SELECT_SQLITE: &str =
-    "SELECT entry FROM transform_cache WHERE tenant_id = ?1 AND cache_key = ?2";
-const SELECT_PG: &str = "SELECT entry FROM transform_cache WHERE tenant_id = $1 AND cache_key = $2";
-const UPSERT_SQLITE: &str = "INSERT INTO transform_cache \
-    (tenant_id, cache_key, data_type, model, template_fingerprint, entry, created_ms, updated_ms) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-    ON CONFLICT (tenant_id, cache_key) DO UPDATE SET data_type = excluded.data_type, \
-    model = excluded.model, template_fingerprint = excluded.template_fingerprint, \
-    entry = excluded.entry, updated_ms = excluded.updated_ms";
-const UPSERT_PG: &str = "INSERT INTO transform_cache \
+const SELECT: &str = "SELECT entry FROM transform_cache WHERE tenant_id = $1 AND cache_key = $2";
+const UPSERT: &str = "INSERT INTO transform_cache \
     (tenant_id, cache_key, data_type, model, template_fingerprint, entry, created_ms, updated_ms) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
     ON CONFLICT (tenant_id, cache_key) DO UPDATE SET data_type = excluded.data_type, \
@@ -71,26 +60,17 @@ const UPSERT_PG: &str = "INSERT INTO transform_cache \
     entry = excluded.entry, updated_ms = excluded.updated_ms";
 
 impl SqlL3 {
+    /// The table in `db` (migrated).
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
     async fn get_entry(&self, key: &CacheKey) -> Result<Option<CacheEntry>, L3Error> {
         let local = key.local_key();
-        let row: Option<Vec<u8>> = match self {
-            SqlL3::Sqlite(p) => {
-                sqlx::query_scalar(SELECT_SQLITE)
-                    .bind(key.tenant.as_str())
-                    .bind(&local)
-                    .fetch_optional(p)
-                    .await?
-            }
-            SqlL3::Postgres(p) => {
-                sqlx::query_scalar(SELECT_PG)
-                    .bind(key.tenant.as_str())
-                    .bind(&local)
-                    .fetch_optional(p)
-                    .await?
-            }
-        };
+        let args = [key.tenant.as_str().into(), local.as_str().into()];
+        let row: Option<(Vec<u8>,)> = self.db.fetch_optional(SELECT, &args).await?;
         Ok(match row {
-            Some(bytes) => Some(CacheEntry::decode(&bytes)?),
+            Some((bytes,)) => Some(CacheEntry::decode(&bytes)?),
             None => None,
         })
     }
@@ -99,26 +79,17 @@ impl SqlL3 {
         let local = key.local_key();
         let bytes = entry.encode();
         let now = chrono::Utc::now().timestamp_millis();
-        macro_rules! upsert {
-            ($sql:expr, $pool:expr) => {
-                sqlx::query($sql)
-                    .bind(key.tenant.as_str())
-                    .bind(&local)
-                    .bind(key.data_type.config_name())
-                    .bind(&entry.model)
-                    .bind(&entry.fingerprint)
-                    .bind(&bytes)
-                    .bind(entry.created_ms)
-                    .bind(now)
-                    .execute($pool)
-                    .await?
-                    .rows_affected()
-            };
-        }
-        match self {
-            SqlL3::Sqlite(p) => upsert!(UPSERT_SQLITE, p),
-            SqlL3::Postgres(p) => upsert!(UPSERT_PG, p),
-        };
+        let args = [
+            key.tenant.as_str().into(),
+            local.as_str().into(),
+            key.data_type.config_name().into(),
+            entry.model.as_str().into(),
+            entry.fingerprint.as_str().into(),
+            bytes.as_slice().into(),
+            entry.created_ms.into(),
+            now.into(),
+        ];
+        self.db.execute(UPSERT, &args).await?;
         Ok(())
     }
 }
@@ -145,11 +116,8 @@ impl L3Store for SqlL3 {
     }
 }
 
-impl From<&crate::db::Database> for SqlL3 {
-    fn from(db: &crate::db::Database) -> Self {
-        match db {
-            crate::db::Database::Sqlite(p) => SqlL3::Sqlite(p.clone()),
-            crate::db::Database::Postgres(p) => SqlL3::Postgres(p.clone()),
-        }
+impl From<&Database> for SqlL3 {
+    fn from(db: &Database) -> Self {
+        Self::new(db.clone())
     }
 }

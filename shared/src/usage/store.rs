@@ -34,11 +34,6 @@ const SUMMARY: &str = "SELECT operation, \
      WHERE tenant_id = $1 AND occurred_at_ms >= $2 AND occurred_at_ms < $3 \
      GROUP BY operation ORDER BY operation";
 
-/// SQLite numbers its parameters `?N`; the statements above are written with `$N`.
-fn sqlite_sql(sql: &str) -> String {
-    sql.replace('$', "?")
-}
-
 #[derive(sqlx::FromRow)]
 struct GroupRow {
     operation: String,
@@ -66,30 +61,6 @@ fn to_i64(v: u64, what: &'static str) -> Result<i64, UsageError> {
 
 fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
-}
-
-/// Binds a record's fields in `INSERT` order (same code for both backends).
-macro_rules! bind_record {
-    ($query:expr, $r:expr) => {{
-        let r = $r;
-        $query
-            .bind(r.tenant.as_str())
-            .bind(r.user.as_deref())
-            .bind(r.timestamp.timestamp_millis())
-            .bind(r.operation.as_str())
-            .bind(r.service.as_str())
-            .bind(r.model.as_deref())
-            .bind(to_i64(r.tokens.input, "input tokens")?)
-            .bind(to_i64(r.tokens.output, "output tokens")?)
-            .bind(to_i64(r.tokens.cache_creation, "cache creation tokens")?)
-            .bind(to_i64(r.tokens.cache_read, "cache read tokens")?)
-            .bind(to_i64(r.storage_bytes, "storage bytes")?)
-            .bind(to_i64(r.api_calls, "api calls")?)
-            .bind(r.cost_micros)
-            .bind(r.job_id.as_ref().map(|j| j.as_str()))
-            .bind(r.step.as_deref())
-            .bind(r.idempotency_key.as_str())
-    }};
 }
 
 impl UsageStore {
@@ -139,19 +110,26 @@ impl UsageStore {
     /// record with this idempotency key: the same record stored twice counts once.
     #[tracing::instrument(name = "usage.record", skip_all, fields(tenant = %record.tenant, operation = %record.operation), err(level = "warn", Display))]
     pub async fn record(&self, record: &UsageRecord) -> Result<bool, UsageError> {
-        let inserted = match &self.db {
-            Database::Sqlite(pool) => {
-                let sql = sqlite_sql(INSERT);
-                bind_record!(sqlx::query(&sql), record)
-                    .execute(pool)
-                    .await?
-                    .rows_affected()
-            }
-            Database::Postgres(pool) => bind_record!(sqlx::query(INSERT), record)
-                .execute(pool)
-                .await?
-                .rows_affected(),
-        } == 1;
+        let r = record;
+        let args = [
+            r.tenant.as_str().into(),
+            r.user.as_deref().into(),
+            r.timestamp.timestamp_millis().into(),
+            r.operation.as_str().into(),
+            r.service.as_str().into(),
+            r.model.as_deref().into(),
+            to_i64(r.tokens.input, "input tokens")?.into(),
+            to_i64(r.tokens.output, "output tokens")?.into(),
+            to_i64(r.tokens.cache_creation, "cache creation tokens")?.into(),
+            to_i64(r.tokens.cache_read, "cache read tokens")?.into(),
+            to_i64(r.storage_bytes, "storage bytes")?.into(),
+            to_i64(r.api_calls, "api calls")?.into(),
+            r.cost_micros.into(),
+            r.job_id.as_ref().map(|j| j.as_str()).into(),
+            r.step.as_deref().into(),
+            r.idempotency_key.as_str().into(),
+        ];
+        let inserted = self.db.execute(INSERT, &args).await? == 1;
         if inserted {
             if let Some(m) = &self.metrics {
                 m.observe(record);
@@ -171,24 +149,8 @@ impl UsageStore {
         to: DateTime<Utc>,
     ) -> Result<UsageSummary, UsageError> {
         let (from_ms, to_ms) = (from.timestamp_millis(), to.timestamp_millis());
-        let rows: Vec<GroupRow> = match &self.db {
-            Database::Sqlite(pool) => {
-                sqlx::query_as(&sqlite_sql(SUMMARY))
-                    .bind(tenant.as_str())
-                    .bind(from_ms)
-                    .bind(to_ms)
-                    .fetch_all(pool)
-                    .await?
-            }
-            Database::Postgres(pool) => {
-                sqlx::query_as(SUMMARY)
-                    .bind(tenant.as_str())
-                    .bind(from_ms)
-                    .bind(to_ms)
-                    .fetch_all(pool)
-                    .await?
-            }
-        };
+        let args = [tenant.as_str().into(), from_ms.into(), to_ms.into()];
+        let rows: Vec<GroupRow> = self.db.fetch_all(SUMMARY, &args).await?;
         Ok(summarize(tenant, from, to, rows))
     }
 }

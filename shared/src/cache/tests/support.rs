@@ -5,10 +5,11 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 use crate::cache::{CacheConfig, Clock, SqlL3, TieredCache};
+use crate::db::Database;
 use crate::{KeySpace, RedisConn};
 
 pub fn redis_url() -> String {
@@ -90,13 +91,14 @@ pub async fn sqlite_l3() -> (SqlL3, tempfile::TempDir) {
     .execute(&pool)
     .await
     .unwrap();
-    (SqlL3::Sqlite(pool), dir)
+    (SqlL3::new(Database::Sqlite(pool)), dir)
 }
 
 /// A fresh PostgreSQL database (dropped by [`PgDb::drop_db`]) with migration 0002 applied.
 pub struct PgDb {
     pub name: String,
     pub l3: SqlL3,
+    pool: PgPool,
 }
 
 const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -126,14 +128,13 @@ impl PgDb {
         .unwrap();
         Self {
             name,
-            l3: SqlL3::Postgres(pool),
+            l3: SqlL3::new(Database::Postgres(pool.clone())),
+            pool,
         }
     }
 
     pub async fn drop_db(self) {
-        if let SqlL3::Postgres(p) = &self.l3 {
-            p.close().await;
-        }
+        self.pool.close().await;
         let admin = PgPoolOptions::new()
             .max_connections(1)
             .connect(PG_ADMIN)

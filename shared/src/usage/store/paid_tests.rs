@@ -45,18 +45,13 @@ fn paid(job: &JobId, step: &str, message_id: &str, input: u64) -> UsageRecord {
 /// (job_id, step, idempotency_key) of every row, in insertion order.
 async fn rows(db: &Database) -> Vec<(Option<String>, Option<String>, String)> {
     let sql = "SELECT job_id, step, idempotency_key FROM usage_records ORDER BY id";
-    match db {
-        Database::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
-        Database::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
-    }
+    db.fetch_all(sql, &[]).await.unwrap()
 }
 
 async fn execute(db: &Database, sql: &str) {
-    match db {
-        Database::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
-        Database::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
-    }
-    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    db.execute(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 #[tokio::test]
@@ -113,13 +108,13 @@ async fn rows_keyed_by_job_step_before_the_migration_keep_their_step() {
     for t in TestDb::both().await {
         let db = Database::open(&t.url).await.unwrap();
         // Back to the schema before 0005, with a row written then.
-        execute(
-            &db,
-            "DROP INDEX usage_records_tenant_job; \
-             ALTER TABLE usage_records DROP COLUMN step; \
-             DELETE FROM _sqlx_migrations WHERE version = 5;",
-        )
-        .await;
+        for sql in [
+            "DROP INDEX usage_records_tenant_job",
+            "ALTER TABLE usage_records DROP COLUMN step",
+            "DELETE FROM _sqlx_migrations WHERE version = 5",
+        ] {
+            execute(&db, sql).await;
+        }
         execute(
             &db,
             "INSERT INTO usage_records (tenant_id, occurred_at_ms, operation, service, \

@@ -26,10 +26,7 @@ type Row = (Option<String>, Option<String>, String, i64);
 
 async fn usage_rows(db: &Database) -> Vec<Row> {
     let sql = "SELECT job_id, step, idempotency_key, cost_micros FROM usage_records ORDER BY id";
-    match db {
-        Database::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
-        Database::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
-    }
+    db.fetch_all(sql, &[]).await.unwrap()
 }
 
 /// Asserts the bill matches what the fake answered: one row per answered message, keyed by
