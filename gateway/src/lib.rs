@@ -15,7 +15,6 @@ pub mod http_settings;
 pub mod jobs;
 pub mod linear;
 pub mod metrics;
-pub mod ops;
 mod serve;
 pub mod signature;
 pub mod startup;

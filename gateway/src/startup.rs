@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use onomancer_shared::admission::Admission;
 use onomancer_shared::integrations::discord::DiscordConfig;
+use onomancer_shared::ops_http;
 use onomancer_shared::queue::{Queue, QueueConfig};
 use onomancer_shared::settings::{DiscordInteractions, Settings};
 use onomancer_shared::tenant::TenantRegistry;
@@ -28,7 +29,7 @@ use crate::http_settings::HttpSettings;
 use crate::metrics::GatewayMetrics;
 use crate::signature::DiscordVerifier;
 use crate::state::{AppState, AppStateInner};
-use crate::{api, discord, extract, github, linear, ops, serve};
+use crate::{api, discord, extract, github, linear, serve};
 
 /// GitHub payloads are at most 25 MB.
 pub const GITHUB_BODY_LIMIT: usize = 25 * 1024 * 1024;
@@ -120,13 +121,32 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}", get(api::job_status))
         .route("/v1/usage", get(api::usage))
         .route("/v1/decisions", get(api::decisions))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+        .merge(ops_http::router(state.registry.clone(), readiness(&state)))
         .method_not_allowed_fallback(extract::wrong_method)
         .fallback(extract::no_route)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// The gateway's `/readyz`: Redis reachable and tenants loaded.
+fn readiness(state: &AppState) -> ops_http::ReadyCheck {
+    let (queue, tenants) = (state.queue.clone(), state.tenants.clone());
+    Arc::new(move || {
+        let (queue, tenants) = (queue.clone(), tenants.clone());
+        Box::pin(async move {
+            let redis = match queue.ping().await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "not ready: Redis unreachable");
+                    false
+                }
+            };
+            ops_http::Readiness {
+                redis,
+                tenants: Some(tenants.tenants().count()),
+            }
+        })
+    })
 }
 
 /// What the gateway needs to start.
@@ -271,9 +291,8 @@ pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Re
             None
         }
     };
-    let mut delay = Duration::from_millis(200);
-    let app = loop {
-        let config = GatewayConfig {
+    let build = || {
+        Application::build(GatewayConfig {
             addr: settings.http_addr,
             redis_url: settings.redis_url.clone(),
             keys: settings.key_space(),
@@ -282,19 +301,17 @@ pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Re
             discord_public_key: settings.discord_public_key.clone(),
             usage: usage.clone(),
             http,
-        };
-        match Application::build(config).await {
-            Ok(app) => break app,
-            Err(StartupError::Redis(e)) => {
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Redis not reachable yet");
-                tokio::select! {
-                    () = shutdown.cancelled() => return Ok(()),
-                    () = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        })
+    };
+    let started = onomancer_shared::redis_conn::wait_for_redis(
+        &settings.redis_url,
+        &shutdown,
+        build,
+        |e: &StartupError| matches!(e, StartupError::Redis(_)),
+    )
+    .await?;
+    let Some(app) = started else {
+        return Ok(());
     };
     tracing::info!(
         addr = %settings.http_addr,

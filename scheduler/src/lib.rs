@@ -45,9 +45,17 @@ impl Scheduler {
 
     /// Takes or renews leadership; true while this instance leads.
     pub async fn lead(&self) -> Result<bool, onomancer_shared::queue::QueueError> {
-        self.queue
-            .hold_lease(&self.queue.keys().scheduler_leader(), &self.instance, LEASE)
-            .await
+        let key = self.queue.keys().scheduler_leader();
+        Ok(self
+            .queue
+            .leases()
+            .hold(&key, &self.instance, LEASE)
+            .await?)
+    }
+
+    /// This instance's lease token.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// One pass of the leader's work: promote due jobs, fire due cron schedules.
@@ -115,9 +123,11 @@ impl Scheduler {
             }
         }
         if leading {
-            let mut c = self.queue.conn();
-            let _: redis::RedisResult<()> =
-                redis::AsyncCommands::del(&mut c, self.queue.keys().scheduler_leader()).await;
+            // By token: a lease that expired while this instance stalled may be another's now.
+            let key = self.queue.keys().scheduler_leader();
+            if let Err(e) = self.queue.leases().release(&key, &self.instance).await {
+                tracing::warn!(error = %e, "could not release leadership; it expires with its lease");
+            }
         }
         tracing::info!("scheduler stopped");
     }
@@ -148,19 +158,22 @@ pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Re
     let schedules = digest_schedules(&tenants)?;
     let registry = prometheus::Registry::new();
     let queue_config = QueueConfig::load(&settings.config_dir).map_err(anyhow::Error::msg)?;
-    let queue = Queue::connect(
-        &settings.redis_url,
-        settings.key_space(),
-        queue_config,
-        &registry,
-    )
-    .await
-    .context("connecting to Redis")?;
+    let Some(queue) = Queue::connect_waiting(settings, queue_config, &registry, &shutdown)
+        .await
+        .context("connecting to Redis")?
+    else {
+        return Ok(());
+    };
     if let Some(addr) = settings.metrics_addr {
         let q = queue.clone();
         let ready: onomancer_shared::ops_http::ReadyCheck = Arc::new(move || {
             let q = q.clone();
-            Box::pin(async move { q.ping().await.is_ok() })
+            Box::pin(async move {
+                onomancer_shared::ops_http::Readiness {
+                    redis: q.ping().await.is_ok(),
+                    tenants: None,
+                }
+            })
         });
         let token = shutdown.clone();
         onomancer_shared::ops_http::serve(

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod integrations;
 pub mod job;
 pub mod keys;
+pub mod lease;
 pub mod llm;
 pub mod memory;
 pub mod ops_http;

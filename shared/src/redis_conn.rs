@@ -3,8 +3,10 @@
 //! `REDIS_URL` is one `redis://` address, or a comma-separated list of cluster nodes
 //! (`redis://127.0.0.1:7000,redis://127.0.0.1:7001`), which selects Cluster mode.
 
+use std::future::Future;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable as _};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
@@ -69,6 +71,42 @@ impl RedisConn {
         let mut c = self.clone();
         let _: String = redis::cmd("PING").query_async(&mut c).await?;
         Ok(())
+    }
+}
+
+/// How every role waits for Redis at start: 200 ms, doubling, at most 5 s apart, for as long as
+/// it takes (an orchestrator starting Redis after the roles is normal).
+pub fn startup_backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(5))
+        .without_max_times()
+}
+
+/// Runs `connect` until it succeeds, fails with an error `is_outage` says is not Redis being
+/// away, or `shutdown` is cancelled (then `Ok(None)`), waiting [`startup_backoff`] between
+/// attempts. Each failed attempt is one WARN line naming the redacted URL, the error and the
+/// wait.
+pub async fn wait_for_redis<T, E, Fut>(
+    url: &str,
+    shutdown: &tokio_util::sync::CancellationToken,
+    connect: impl FnMut() -> Fut,
+    is_outage: impl FnMut(&E) -> bool,
+) -> Result<Option<T>, E>
+where
+    Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let redis = redact_url(url.split(',').next().unwrap_or_default());
+    let attempts = connect
+        .retry(startup_backoff())
+        .when(is_outage)
+        .notify(|e: &E, wait: Duration| {
+            tracing::warn!(%redis, error = %e, retry_in_ms = wait.as_millis() as u64, "Redis not reachable yet");
+        });
+    tokio::select! {
+        () = shutdown.cancelled() => Ok(None),
+        done = attempts => done.map(Some),
     }
 }
 

@@ -160,3 +160,37 @@ async fn a_killed_workers_jobs_are_recovered_and_a_live_workers_are_never_taken(
         );
     }
 }
+
+#[tokio::test]
+async fn a_worker_that_lost_its_consumer_name_leaves_the_new_holders_lease_when_it_stops() {
+    let t = TestQueue::new(fast_config()).await;
+    let name = t.queue.keys().consumer_lease("lease-loser");
+    let (stop, task) = spawn_worker(
+        &t.queue,
+        std::sync::Arc::new(ScriptedHandler::default()),
+        "lease-loser",
+        1,
+    );
+    wait_until(
+        Duration::from_secs(5),
+        "the worker holds its name",
+        || async {
+            redis::AsyncCommands::exists::<_, bool>(&mut t.redis.conn.clone(), &name)
+                .await
+                .unwrap()
+        },
+    )
+    .await;
+
+    // The worker stalls past its name lease and another process takes the name; then it stops.
+    let _: () = redis::AsyncCommands::set(&mut t.redis.conn.clone(), &name, "other-process")
+        .await
+        .unwrap();
+    stop.cancel();
+    task.await.unwrap();
+
+    let holder: Option<String> = redis::AsyncCommands::get(&mut t.redis.conn.clone(), &name)
+        .await
+        .unwrap();
+    assert_eq!(holder.as_deref(), Some("other-process"));
+}

@@ -105,3 +105,56 @@ async fn the_leader_promotes_due_retries() {
     stop.cancel();
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_scheduler_that_lost_leadership_never_deletes_the_new_leaders_lease() {
+    let t = TestQueue::new(fast_config()).await;
+    let leader = t.queue.keys().scheduler_leader();
+    let old = Scheduler::new(t.queue.clone(), vec![]);
+    let instance = old.instance().to_owned();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(old.run(stop.clone()));
+    wait_until(
+        Duration::from_secs(5),
+        "the old scheduler leads",
+        || async {
+            let holder: Option<String> = t.redis.conn.clone().get(&leader).await.unwrap();
+            holder.as_deref() == Some(instance.as_str())
+        },
+    )
+    .await;
+
+    // The old leader stalls past its lease (it still believes it leads) and another instance
+    // takes leadership; then the old one shuts down.
+    let _: () = t.redis.conn.clone().del(&leader).await.unwrap();
+    assert!(t
+        .queue
+        .leases()
+        .hold(&leader, "new-leader", Duration::from_secs(10))
+        .await
+        .unwrap());
+    stop.cancel();
+    task.await.unwrap();
+
+    let holder: Option<String> = t.redis.conn.clone().get(&leader).await.unwrap();
+    assert_eq!(holder.as_deref(), Some("new-leader"));
+}
+
+#[tokio::test]
+async fn a_leader_that_stops_releases_its_own_lease() {
+    let t = TestQueue::new(fast_config()).await;
+    let leader = t.queue.keys().scheduler_leader();
+    let s = Scheduler::new(t.queue.clone(), vec![]);
+    let instance = s.instance().to_owned();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(s.run(stop.clone()));
+    wait_until(Duration::from_secs(5), "the scheduler leads", || async {
+        let holder: Option<String> = t.redis.conn.clone().get(&leader).await.unwrap();
+        holder.as_deref() == Some(instance.as_str())
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap();
+    let held: bool = t.redis.conn.clone().exists(&leader).await.unwrap();
+    assert!(!held, "the next instance may lead at once");
+}

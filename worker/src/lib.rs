@@ -103,19 +103,12 @@ pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Re
     let registry = prometheus::Registry::new();
     let queue_config = QueueConfig::load_with_settings(settings).map_err(anyhow::Error::msg)?;
     let shutdown_grace = queue_config.shutdown_grace;
-    let queue = Queue::connect(
-        &settings.redis_url,
-        settings.key_space(),
-        queue_config,
-        &registry,
-    )
-    .await
-    .with_context(|| {
-        format!(
-            "connecting to Redis at {}",
-            onomancer_shared::redis_conn::redact_url(&settings.redis_url)
-        )
-    })?;
+    let Some(queue) = Queue::connect_waiting(settings, queue_config, &registry, &shutdown)
+        .await
+        .context("connecting to Redis")?
+    else {
+        return Ok(());
+    };
     let handlers = Arc::new(build_handlers(settings, &queue, &registry).await?);
     let mut options = WorkerOptions::new(
         settings
@@ -133,7 +126,12 @@ pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Re
             let q = ready_queue.clone();
             let h = handle.clone();
             Box::pin(async move {
-                q.ping().await.is_ok() && h.ready.load(std::sync::atomic::Ordering::Relaxed)
+                let redis =
+                    q.ping().await.is_ok() && h.ready.load(std::sync::atomic::Ordering::Relaxed);
+                onomancer_shared::ops_http::Readiness {
+                    redis,
+                    tenants: None,
+                }
             })
         });
         let token = shutdown.clone();

@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable as _};
 use onomancer_shared::integrations::discord::DiscordConfig;
 use serde_json::Value;
 use serenity::all::{
@@ -112,6 +113,14 @@ fn is_unauthorized(e: &serenity::Error) -> bool {
     }
 }
 
+/// Why one Gateway session ended, when it was not a shutdown.
+enum SessionEnd {
+    /// The session could not be built, or Discord refused the bot token: stop.
+    Fatal(anyhow::Error),
+    /// The connection failed (`Some`) or ended (`None`): reconnect after a pause.
+    Lost(Option<serenity::Error>),
+}
+
 /// Receives interactions over Discord's Gateway until `shutdown` is cancelled. Outages reconnect
 /// with a growing pause (1 s to 60 s); a rejected bot token is an error.
 pub async fn run(
@@ -119,14 +128,17 @@ pub async fn run(
     state: AppState,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut pause = Duration::from_secs(1);
-    loop {
-        let (http, _) = config.http()?;
+    let session = || async {
+        if shutdown.is_cancelled() {
+            return Ok(());
+        }
+        let (http, _) = config.http().map_err(|e| SessionEnd::Fatal(e.into()))?;
         let mut client = ClientBuilder::new_with_http(http, GatewayIntents::GUILDS)
             .event_handler(Handler {
                 state: state.clone(),
             })
-            .await?;
+            .await
+            .map_err(|e| SessionEnd::Fatal(e.into()))?;
         let manager = client.shard_manager.clone();
         let stop = shutdown.clone();
         let watcher = tokio::spawn(async move {
@@ -138,23 +150,49 @@ pub async fn run(
         if shutdown.is_cancelled() {
             return Ok(());
         }
-        match result {
-            Err(e) if is_unauthorized(&e) => {
-                anyhow::bail!("Discord refused DISCORD_BOT_TOKEN for the Gateway: {e}")
+        Err(match result {
+            Err(e) if is_unauthorized(&e) => SessionEnd::Fatal(anyhow::anyhow!(
+                "Discord refused DISCORD_BOT_TOKEN for the Gateway: {e}"
+            )),
+            Err(e) => SessionEnd::Lost(Some(e)),
+            Ok(()) => SessionEnd::Lost(None),
+        })
+    };
+    let stop = shutdown.clone();
+    // The pause between sessions ends early at a shutdown; the next session then returns at once.
+    let pause_or_stop = move |pause: Duration| {
+        let stop = stop.clone();
+        async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = tokio::time::sleep(pause) => {}
             }
-            Err(e) => {
+        }
+    };
+    let ended = session
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_secs(1))
+                .with_max_delay(Duration::from_secs(60))
+                .without_max_times(),
+        )
+        .sleep(pause_or_stop)
+        .when(|end| matches!(end, SessionEnd::Lost(_)))
+        .notify(|end, pause| match end {
+            SessionEnd::Lost(Some(e)) => {
                 tracing::warn!(error = %e, retry_in_s = pause.as_secs(), "Discord Gateway connection failed")
             }
-            Ok(()) => tracing::warn!(
+            SessionEnd::Lost(None) => tracing::warn!(
                 retry_in_s = pause.as_secs(),
                 "Discord Gateway connection ended"
             ),
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            () = tokio::time::sleep(pause) => {}
-        }
-        pause = (pause * 2).min(Duration::from_secs(60));
+            SessionEnd::Fatal(_) => {}
+        })
+        .await;
+    match ended {
+        Err(SessionEnd::Fatal(e)) => Err(e),
+        // Lost sessions are retried without limit: only a shutdown ends the loop.
+        Ok(()) | Err(SessionEnd::Lost(_)) => Ok(()),
     }
 }
 

@@ -1,9 +1,8 @@
 //! Cross-worker single-flight: one worker computes a missing value while every other worker that
 //! wants it waits for a signal and then reads the cache.
 //!
-//! - The lock is `SET {lock} <token> NX PX <lease>`; the holder renews it every third of the
-//!   lease (`renew.lua`) and releases it by token (`release.lua`), so a crashed holder blocks the
-//!   others for at most one lease.
+//! - The lock is a [`Leases`] lease: taken if free, renewed every third of the lease and released
+//!   by token, so a crashed holder blocks the others for at most one lease.
 //! - The signal is a per-key "done" list: on release the holder `LPUSH`es a token and sets a
 //!   short expiry; each waiter `BLPOP`s it (timeout = the lease) and pushes it back, so every
 //!   waiter wakes in turn (a chain), however many there are. A woken waiter re-reads the cache
@@ -16,8 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Script};
+use redis::AsyncConnectionConfig;
 
+use crate::lease::{Leases, Take};
 use crate::redis_conn::RedisConn;
 
 /// The lock and signal keys of one cache key.
@@ -38,8 +38,8 @@ pub struct Flight {
     /// Idle dedicated connections.
     idle: Arc<Mutex<Vec<MultiplexedConnection>>>,
     lease: Duration,
-    renew: Arc<Script>,
-    release: Arc<Script>,
+    /// The lock's lease scripts.
+    leases: Leases,
 }
 
 impl Flight {
@@ -49,12 +49,11 @@ impl Flight {
             .filter(|u| !u.contains(',') && !conn.is_cluster())
             .and_then(|u| redis::Client::open(u).ok());
         Self {
-            conn,
             waiter_client,
             idle: Arc::new(Mutex::new(Vec::new())),
             lease,
-            renew: Arc::new(Script::new(include_str!("lua/renew.lua"))),
-            release: Arc::new(Script::new(include_str!("lua/release.lua"))),
+            leases: Leases::new(conn.clone()),
+            conn,
         }
     }
 
@@ -65,27 +64,18 @@ impl Flight {
 
     /// Tries to become the one computing worker. `Ok(None)`: someone else holds the lock.
     pub async fn try_acquire(&self, keys: &FlightKeys) -> redis::RedisResult<Option<Lease>> {
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        let mut c = self.conn.clone();
-        let set: Option<String> = redis::cmd("SET")
-            .arg(&keys.lock)
-            .arg(&token)
-            .arg("NX")
-            .arg("PX")
-            .arg(self.lease.as_millis() as u64)
-            .query_async(&mut c)
-            .await?;
-        if set.is_none() {
+        let token = Leases::token();
+        if let Take::Held { .. } = self.leases.take(&keys.lock, &token, self.lease).await? {
             return Ok(None);
         }
+        let mut c = self.conn.clone();
         // A signal left by an earlier flight would only cause a spurious wake; clear it anyway.
         let _: () = redis::cmd("DEL")
             .arg(&keys.done)
             .query_async(&mut c)
             .await?;
         let renewer = tokio::spawn(renew_loop(
-            self.conn.clone(),
-            self.renew.clone(),
+            self.leases.clone(),
             keys.lock.clone(),
             token.clone(),
             self.lease,
@@ -143,26 +133,13 @@ impl Flight {
     }
 }
 
-async fn renew_loop(
-    conn: RedisConn,
-    script: Arc<Script>,
-    lock: String,
-    token: String,
-    lease: Duration,
-) {
-    let mut c = conn;
+async fn renew_loop(leases: Leases, lock: String, token: String, lease: Duration) {
     let every = lease / 3;
     loop {
         tokio::time::sleep(every).await;
-        let renewed: redis::RedisResult<i64> = script
-            .key(&lock)
-            .arg(&token)
-            .arg(lease.as_millis() as u64)
-            .invoke_async(&mut c)
-            .await;
-        match renewed {
-            Ok(1) => {}
-            Ok(_) => {
+        match leases.renew(&lock, &token, lease).await {
+            Ok(true) => {}
+            Ok(false) => {
                 tracing::warn!(lock = %lock, "single-flight lease lost before the value was computed");
                 return;
             }
@@ -192,16 +169,11 @@ impl Lease {
 }
 
 async fn release(flight: &Flight, keys: &FlightKeys, token: &str) {
-    let mut c = flight.conn.clone();
-    let released: redis::RedisResult<i64> = flight
-        .release
-        .key(&keys.lock)
-        .arg(token)
-        .invoke_async(&mut c)
-        .await;
+    let released = flight.leases.release(&keys.lock, token).await;
     if let Err(e) = released {
         tracing::warn!(lock = %keys.lock, error = %e, "single-flight release failed; the lease will expire");
     }
+    let mut c = flight.conn.clone();
     let signalled: redis::RedisResult<()> = redis::pipe()
         .atomic()
         .cmd("LPUSH")

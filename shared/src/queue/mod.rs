@@ -19,7 +19,6 @@ mod status;
 mod worker;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use redis::AsyncCommands;
 
@@ -36,6 +35,7 @@ pub use worker::{default_consumer_name, JobHandler, WorkerHandle, WorkerOptions,
 use crate::ids::{JobId, TenantId};
 use crate::job::{JobKind, Lane, NewJob};
 use crate::keys::KeySpace;
+use crate::lease::Leases;
 use crate::redis_conn::RedisConn;
 use scripts::Scripts;
 
@@ -78,6 +78,7 @@ struct Inner {
     keys: KeySpace,
     config: QueueConfig,
     scripts: Scripts,
+    leases: Leases,
     metrics: QueueMetrics,
 }
 
@@ -99,6 +100,26 @@ impl Queue {
         Ok(Self::from_parts(conn, redis_url, keys, config, metrics))
     }
 
+    /// Connects to `settings.redis_url` as [`Queue::connect`] does, waiting for Redis with
+    /// [`crate::redis_conn::wait_for_redis`] while it is unreachable; `Ok(None)` when `shutdown`
+    /// came first. How every role starts.
+    pub async fn connect_waiting(
+        settings: &crate::settings::Settings,
+        config: QueueConfig,
+        registry: &prometheus::Registry,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> Result<Option<Self>, QueueError> {
+        let url = &settings.redis_url;
+        let keys = settings.key_space();
+        crate::redis_conn::wait_for_redis(
+            url,
+            shutdown,
+            || Self::connect(url, keys.clone(), config.clone(), registry),
+            |e: &QueueError| matches!(e, QueueError::Unavailable(_)),
+        )
+        .await
+    }
+
     /// Builds a queue on an existing connection.
     pub fn from_parts(
         conn: RedisConn,
@@ -109,6 +130,7 @@ impl Queue {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                leases: Leases::new(conn.clone()),
                 conn,
                 redis_url: redis_url.to_owned(),
                 keys,
@@ -154,23 +176,9 @@ impl Queue {
         self.inner.scripts.hashes()
     }
 
-    /// Takes or renews the lease `key` for `token`; true while `token` holds it. Used for the
-    /// scheduler's leadership and for worker consumer names.
-    pub async fn hold_lease(
-        &self,
-        key: &str,
-        token: &str,
-        ttl: Duration,
-    ) -> Result<bool, QueueError> {
-        let held: i64 = self
-            .scripts()
-            .lease
-            .key(key)
-            .arg(token)
-            .arg(ttl.as_millis() as u64)
-            .invoke_async(&mut self.conn())
-            .await?;
-        Ok(held == 1)
+    /// Leases over the queue's connection (scheduler leadership, worker consumer names).
+    pub fn leases(&self) -> &Leases {
+        &self.inner.leases
     }
 
     /// `PING`: is Redis reachable?

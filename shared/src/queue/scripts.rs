@@ -37,7 +37,6 @@ pub(crate) struct Scripts {
     pub depth: Script,
     pub rate_limit: Script,
     pub replay: Script,
-    pub lease: Script,
     /// A worker's liveness: its name lease and its expiry in the consumers zset.
     pub live: Script,
     pub retire: Script,
@@ -67,12 +66,8 @@ impl Scripts {
             depth: Script::new(include_str!("lua/depth.lua")),
             rate_limit: Script::new(include_str!("lua/rate_limit.lua")),
             replay: with(&[&ready], include_str!("lua/replay.lua")),
-            lease: Script::new(include_str!("lua/lease.lua")),
             live: with(
-                &[
-                    &as_function("lease", include_str!("lua/lease.lua")),
-                    &outage,
-                ],
+                &[&as_function("lease", crate::lease::HOLD_LUA), &outage],
                 include_str!("lua/live.lua"),
             ),
             retire: Script::new(include_str!("lua/retire.lua")),

@@ -2,6 +2,7 @@
 //! each test in its own namespace.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use redis::AsyncCommands;
 

@@ -1,10 +1,15 @@
 //! Redis markers that make each posted part of a job's output happen once: a short "pending"
-//! lease while posting, then `done:<message id>` for a day (`claim_post.lua`).
+//! lease while posting (a [`Leases`] lease whose token starts with `pending:`), then
+//! `done:<message id>` for a day. Taking the lease is atomic, so two runs of the same job (a
+//! stalled job reclaimed while its first worker still runs) never both see the marker absent and
+//! both post; releasing it is by token, so neither a `done:` marker written in between nor
+//! another run's lease is ever deleted.
 
 use std::time::Duration;
 
 use crate::ids::{JobId, TenantId};
 use crate::keys::KeySpace;
+use crate::lease::{Leases, Take};
 use crate::redis_conn::RedisConn;
 
 /// How long a "done" marker is kept: longer than any job's retry horizon.
@@ -16,8 +21,8 @@ pub const PENDING_LEASE: Duration = Duration::from_secs(30);
 /// What the marker says about one part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// Nobody posted it yet: this run holds the lease and must post.
-    Claimed,
+    /// Nobody posted it yet: this run holds the lease (by this token) and must post.
+    Claimed(String),
     /// Already posted, as this message.
     Done(u64),
     /// Another run is posting it right now; look again after this wait.
@@ -30,19 +35,17 @@ pub struct PostMarkers {
     conn: RedisConn,
     keys: KeySpace,
     lease: Duration,
-    claim: redis::Script,
-    release: redis::Script,
+    leases: Leases,
 }
 
 impl PostMarkers {
     /// Markers stored through `conn` under `keys`, with the default lease.
     pub fn new(conn: RedisConn, keys: KeySpace) -> Self {
         Self {
+            leases: Leases::new(conn.clone()),
             conn,
             keys,
             lease: PENDING_LEASE,
-            claim: redis::Script::new(include_str!("claim_post.lua")),
-            release: redis::Script::new(include_str!("release_post.lua")),
         }
     }
 
@@ -69,23 +72,14 @@ impl PostMarkers {
         job: &JobId,
         part: usize,
     ) -> redis::RedisResult<Claim> {
-        let mut conn = self.conn.clone();
-        let reply: Vec<String> = self
-            .claim
-            .key(self.key(tenant, job, part))
-            .arg(self.lease.as_millis() as u64)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(match reply.first().map(String::as_str) {
-            Some("done") => Claim::Done(reply.get(1).and_then(|s| s.parse().ok()).unwrap_or(0)),
-            Some("busy") => {
-                let ms = reply
-                    .get(1)
-                    .and_then(|s| s.parse::<i64>().ok())
-                    .unwrap_or(1000);
-                Claim::Busy(Duration::from_millis(ms.max(100) as u64))
-            }
-            _ => Claim::Claimed,
+        let token = format!("pending:{}", Leases::token());
+        let key = self.key(tenant, job, part);
+        Ok(match self.leases.take(&key, &token, self.lease).await? {
+            Take::Taken => Claim::Claimed(token),
+            Take::Held { value, left } => match value.strip_prefix("done:") {
+                Some(id) => Claim::Done(id.parse().unwrap_or(0)),
+                None => Claim::Busy(left.unwrap_or_default().max(Duration::from_millis(100))),
+            },
         })
     }
 
@@ -107,18 +101,17 @@ impl PostMarkers {
             .await
     }
 
-    /// Gives a claimed part back (the post failed), so a retry may claim it at once.
+    /// Gives a claimed part back (the post failed), so a retry may claim it at once; `token` is
+    /// the one [`Claim::Claimed`] gave.
     pub async fn release(
         &self,
         tenant: &TenantId,
         job: &JobId,
         part: usize,
+        token: &str,
     ) -> redis::RedisResult<()> {
-        let mut conn = self.conn.clone();
-        let _: i64 = self
-            .release
-            .key(self.key(tenant, job, part))
-            .invoke_async(&mut conn)
+        self.leases
+            .release(&self.key(tenant, job, part), token)
             .await?;
         Ok(())
     }

@@ -258,7 +258,7 @@ impl DiscordPoster {
         };
         let redis_err = |e: redis::RedisError| DiscordError::Redis(e.to_string());
         for (i, part) in parts.iter().enumerate() {
-            match self
+            let lease = match self
                 .markers
                 .claim(tenant, job, i)
                 .await
@@ -270,8 +270,8 @@ impl DiscordPoster {
                     continue;
                 }
                 Claim::Busy(wait) => return Err(DiscordError::Busy { part: i, wait }),
-                Claim::Claimed => {}
-            }
+                Claim::Claimed(token) => token,
+            };
             let posted = match target {
                 PostTarget::Interaction { token } if i == 0 => {
                     self.edit_original(token.expose_secret(), part).await
@@ -295,7 +295,7 @@ impl DiscordPoster {
                 }
                 Err(e) => {
                     if e.nothing_was_created() {
-                        if let Err(re) = self.markers.release(tenant, job, i).await {
+                        if let Err(re) = self.markers.release(tenant, job, i, &lease).await {
                             tracing::warn!(%tenant, %job, part = i, error = %re, "could not release the post lease");
                         }
                     }

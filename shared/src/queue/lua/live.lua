@@ -1,5 +1,5 @@
 -- Renews a worker's liveness: its consumer-name lease (compare-and-extend, composed from
--- lease.lua as `lease`) and its expiry in the consumers zset (after outage.lua's `forgive_gap`).
+-- lease/hold.lua as `lease`) and its expiry in the consumers zset (after outage.lua's `forgive_gap`).
 -- KEYS[1] name lease   KEYS[2] consumers zset   KEYS[3] liveness tick
 -- ARGV: token, lease_ms, consumer, claim_idle_ms
 -- Returns {held, lapsed}: held = 1 while the token holds the name; lapsed = 0 when the consumer

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::AsyncCommands;
 use tokio::sync::Notify;
 
 use crate::queue::{Queue, QueueError};
@@ -102,7 +101,7 @@ pub(crate) async fn take_consumer_lease(
     let deadline = Instant::now() + lease + Duration::from_millis(500);
     let mut warned = false;
     while Instant::now() < deadline {
-        if queue.hold_lease(&key, token, lease).await? {
+        if queue.leases().hold(&key, token, lease).await? {
             return Ok(wanted.to_owned());
         }
         if !warned {
@@ -125,14 +124,15 @@ pub(crate) async fn take_consumer_lease(
         "consumer name is held by a live worker; using a unique variant"
     );
     queue
-        .hold_lease(&queue.keys().consumer_lease(&name), token, lease)
+        .leases()
+        .hold(&queue.keys().consumer_lease(&name), token, lease)
         .await?;
     Ok(name)
 }
 
 /// A clean stop: leaves the consumers zset (or, with entries still pending after a failed
-/// hand-back, expires at once so a peer reclaims them), then drops the name lease if this
-/// process still holds it.
+/// hand-back, expires at once so a peer reclaims them), then releases the name lease by token
+/// (a lease another process took since is left alone).
 pub(crate) async fn retire(queue: &Queue, consumer: &str, token: &str) {
     let keys = queue.keys();
     let left: redis::RedisResult<i64> = queue
@@ -151,10 +151,11 @@ pub(crate) async fn retire(queue: &Queue, consumer: &str, token: &str) {
         ),
         Err(e) => tracing::warn!(error = %e, "could not retire this worker's liveness; peers reclaim after the claim-idle time"),
     }
-    let key = keys.consumer_lease(consumer);
-    let mut c = queue.conn();
-    let holder: redis::RedisResult<Option<String>> = c.get(&key).await;
-    if holder.ok().flatten().as_deref() == Some(token) {
-        let _: redis::RedisResult<()> = c.del(&key).await;
+    let released = queue
+        .leases()
+        .release(&keys.consumer_lease(consumer), token)
+        .await;
+    if let Err(e) = released {
+        tracing::warn!(error = %e, "could not release this worker's consumer name; it expires with its lease");
     }
 }

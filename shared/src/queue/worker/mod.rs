@@ -153,6 +153,16 @@ fn redis_retry() -> impl Iterator<Item = Duration> {
         .build()
 }
 
+/// Waits between attempts at a write that must happen (a job's failure, a batch of starts and
+/// acknowledgements; its entries stay pending until then): from `first`, doubling, at most 2 s
+/// apart, without limit.
+fn until_recorded(first: Duration) -> backon::ExponentialBuilder {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(first)
+        .with_max_delay(Duration::from_secs(2))
+        .without_max_times()
+}
+
 impl<H: JobHandler> WorkerRuntime<H> {
     /// A runtime for `handler`.
     pub fn new(queue: Queue, handler: Arc<H>, options: WorkerOptions) -> Self {

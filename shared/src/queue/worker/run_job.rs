@@ -7,12 +7,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use backon::Retryable as _;
 use tracing::Instrument;
 
 use super::finish::Claimed;
 use super::writer::{Ack, Mark, Settle, Started, Write};
 use super::{claim, JobHandler, Running, WorkerRuntime};
 use crate::job::{Envelope, JobError};
+use crate::queue::QueueError;
 
 /// Metric handles of one (tenant, kind).
 pub(super) struct KindMetrics {
@@ -197,12 +199,13 @@ impl<H: JobHandler> WorkerRuntime<H> {
                         // pending under this live worker until the failure is recorded (peers
                         // never take it), and a shutdown past its grace hands it back instead.
                         flushed.wait(seq).await;
-                        let mut delay = Duration::from_millis(50);
-                        while let Err(e) = queue.fail(claimed, env, &err).await {
-                            tracing::warn!(error = %e, "recording a job failure failed; retrying");
-                            tokio::time::sleep(delay).await;
-                            delay = (delay * 2).min(Duration::from_secs(2));
-                        }
+                        let recorded = (|| queue.fail(claimed, env, &err))
+                            .retry(super::until_recorded(Duration::from_millis(50)))
+                            .notify(|e: &QueueError, _| {
+                                tracing::warn!(error = %e, "recording a job failure failed; retrying");
+                            })
+                            .await;
+                        debug_assert!(recorded.is_ok(), "retried without limit");
                     }
                 }
                 inflight.lock().expect("lock").remove(&key);

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::Retryable as _;
 use tokio::sync::{mpsc, watch};
 
 use crate::ids::TenantId;
@@ -123,18 +124,14 @@ async fn run(
     }
     let mut batch: Vec<Write> = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
-        let mut delay = Duration::from_millis(20);
-        loop {
-            match write(&queue, &conn, &consumer, &batch).await {
-                Ok(()) => break,
-                Err(e) => {
-                    // The entries stay pending (so nothing is lost); keep trying.
-                    tracing::warn!(error = %e, writes = batch.len(), "writing job starts and acknowledgements failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
-            }
-        }
+        // The entries stay pending until written (so nothing is lost); keep trying.
+        let written = (|| write(&queue, &conn, &consumer, &batch))
+            .retry(super::until_recorded(Duration::from_millis(20)))
+            .notify(|e: &QueueError, _| {
+                tracing::warn!(error = %e, writes = batch.len(), "writing job starts and acknowledgements failed; retrying");
+            })
+            .await;
+        debug_assert!(written.is_ok(), "retried without limit");
         let seq = batch
             .iter()
             .filter_map(|w| match w {
