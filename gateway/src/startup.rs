@@ -268,21 +268,34 @@ impl Application {
     }
 }
 
-/// Runs the gateway from process settings until `shutdown` is cancelled (the binary and
-/// `onomancer up` both call this). Waits for Redis when it is not up yet.
+/// Runs the gateway from process settings until `shutdown` is cancelled (the binary calls
+/// this): loads the tenants, then [`run_with_tenants`].
 pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    let websocket = match settings.discord_interactions {
-        DiscordInteractions::Http => None,
-        DiscordInteractions::Gateway => Some(DiscordConfig::from_settings(settings).context(
-            "DISCORD_INTERACTIONS=gateway needs DISCORD_BOT_TOKEN and DISCORD_APPLICATION_ID",
-        )?),
-    };
     let tenants = Arc::new(
         TenantRegistry::load(&settings.config_dir)
             .with_context(|| format!("loading tenants from {}", settings.config_dir.display()))?,
     );
-    let queue = QueueConfig::load(&settings.config_dir).map_err(anyhow::Error::msg)?;
+    run_with_tenants(settings, tenants, shutdown).await
+}
+
+/// Runs the gateway with the configuration its process loaded once (`onomancer up` shares it
+/// with the other roles) until `shutdown` is cancelled. Waits for Redis when it is not up yet.
+pub async fn run_with_tenants(
+    settings: &Settings,
+    tenants: Arc<TenantRegistry>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let websocket = match settings.discord_interactions {
+        DiscordInteractions::Http => None,
+        DiscordInteractions::Gateway => Some(
+            DiscordConfig::from_settings(settings, &tenants.defaults().rate_limits).context(
+                "DISCORD_INTERACTIONS=gateway needs DISCORD_BOT_TOKEN and DISCORD_APPLICATION_ID",
+            )?,
+        ),
+    };
+    let queue = QueueConfig::from(&tenants.defaults().queue);
     let http = HttpSettings::from_env()?;
     let usage = match onomancer_shared::db::Database::open(&settings.database_url).await {
         Ok(db) => Some(UsageStore::new(db)),

@@ -151,13 +151,24 @@ pub fn digest_schedules(tenants: &TenantRegistry) -> anyhow::Result<Vec<DigestSc
         .collect())
 }
 
-/// Runs a scheduler process until `shutdown` is cancelled.
+/// Runs a scheduler process until `shutdown` is cancelled: loads the tenants, then
+/// [`run_with_tenants`].
 pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let tenants =
         TenantRegistry::load(&settings.config_dir).context("loading tenant configuration")?;
-    let schedules = digest_schedules(&tenants)?;
+    run_with_tenants(settings, &tenants, shutdown).await
+}
+
+/// Runs a scheduler with the configuration its process loaded once (`onomancer up` shares it
+/// with the other roles) until `shutdown` is cancelled.
+pub async fn run_with_tenants(
+    settings: &Settings,
+    tenants: &TenantRegistry,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let schedules = digest_schedules(tenants)?;
     let registry = prometheus::Registry::new();
-    let queue_config = QueueConfig::load(&settings.config_dir).map_err(anyhow::Error::msg)?;
+    let queue_config = QueueConfig::from(&tenants.defaults().queue);
     let Some(queue) = Queue::connect_waiting(settings, queue_config, &registry, &shutdown)
         .await
         .context("connecting to Redis")?

@@ -32,7 +32,8 @@ pub enum SecretCommand {
 /// Runs a Discord command.
 pub async fn discord(settings: Settings, cmd: DiscordCommand) -> anyhow::Result<()> {
     let DiscordCommand::Register { guild } = cmd;
-    let config = DiscordConfig::from_settings(&settings)
+    // Registering commands posts to no channel: Discord's documented limits do.
+    let config = DiscordConfig::from_settings(&settings, &Default::default())
         .context("DISCORD_BOT_TOKEN and DISCORD_APPLICATION_ID must be set to register commands")?;
     let conn = RedisConn::connect(&settings.redis_url)
         .await

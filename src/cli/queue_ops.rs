@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use onomancer_shared::queue::{Queue, QueueConfig};
 use onomancer_shared::settings::Settings;
+use onomancer_shared::tenant::Defaults;
 use onomancer_shared::TenantId;
 
 /// Queue inspection commands.
@@ -43,7 +44,8 @@ pub enum DlqCommand {
 }
 
 async fn connect(settings: &Settings) -> anyhow::Result<Queue> {
-    let config = QueueConfig::load(&settings.config_dir).map_err(anyhow::Error::msg)?;
+    let defaults = Defaults::load(&settings.config_dir)?;
+    let config = QueueConfig::from(&defaults.queue);
     Queue::connect(
         &settings.redis_url,
         settings.key_space(),

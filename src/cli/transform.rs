@@ -60,7 +60,7 @@ pub async fn run(settings: Settings, args: TransformArgs) -> anyhow::Result<()> 
             .map(|p| Persona::parse(p))
             .collect::<Result<_, _>>()?
     };
-    let config = QueueConfig::load(&settings.config_dir).map_err(anyhow::Error::msg)?;
+    let config = QueueConfig::from(&tenants.defaults().queue);
     let registry = prometheus::Registry::new();
     let queue = Queue::connect(&settings.redis_url, settings.key_space(), config, &registry)
         .await

@@ -23,16 +23,14 @@ use onomancer_shared::activity::ActivityStore;
 use onomancer_shared::admission::Admission;
 use onomancer_shared::usage::{UsageMetrics, UsageStore};
 
-/// Loads tenants and the database and builds every handler this worker can run with the settings
-/// it has. A broken tenant config stops the worker here, naming the file and field.
+/// Opens the database and builds every handler this worker can run with the settings it has and
+/// the tenants its process loaded.
 pub async fn build_handlers(
     settings: &Settings,
+    tenants: Arc<TenantRegistry>,
     queue: &Queue,
     registry: &prometheus::Registry,
 ) -> anyhow::Result<Handlers> {
-    let tenants = Arc::new(
-        TenantRegistry::load(&settings.config_dir).context("loading tenant configuration")?,
-    );
     let db = Database::open(&settings.database_url)
         .await
         .context("opening the database (DATABASE_URL)")?;
@@ -56,7 +54,7 @@ pub async fn build_handlers(
             None
         }
     };
-    let discord = match DiscordConfig::from_settings(settings) {
+    let discord = match DiscordConfig::from_settings(settings, &tenants.defaults().rate_limits) {
         Some(config) => Some(DiscordPoster::new(
             config,
             queue.conn(),
@@ -97,11 +95,25 @@ pub async fn build_handlers(
     })
 }
 
-/// Runs a worker until `shutdown` is cancelled: connects, serves `/metrics` on
-/// `ONOMANCER_METRICS_ADDR` if set, and drains gracefully at the end.
+/// Runs a worker until `shutdown` is cancelled: loads the tenants (a broken tenant config stops
+/// the worker here, naming the file and field), then [`run_with_tenants`].
 pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let tenants = Arc::new(
+        TenantRegistry::load(&settings.config_dir).context("loading tenant configuration")?,
+    );
+    run_with_tenants(settings, tenants, shutdown).await
+}
+
+/// Runs a worker with the configuration its process loaded once (`onomancer up` shares it with
+/// the other roles) until `shutdown` is cancelled: connects, serves `/metrics` on
+/// `ONOMANCER_METRICS_ADDR` if set, and drains gracefully at the end.
+pub async fn run_with_tenants(
+    settings: &Settings,
+    tenants: Arc<TenantRegistry>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let registry = prometheus::Registry::new();
-    let queue_config = QueueConfig::load_with_settings(settings).map_err(anyhow::Error::msg)?;
+    let queue_config = QueueConfig::from(&tenants.defaults().queue).with_settings(settings);
     let shutdown_grace = queue_config.shutdown_grace;
     let Some(queue) = Queue::connect_waiting(settings, queue_config, &registry, &shutdown)
         .await
@@ -109,7 +121,7 @@ pub async fn run(settings: &Settings, shutdown: CancellationToken) -> anyhow::Re
     else {
         return Ok(());
     };
-    let handlers = Arc::new(build_handlers(settings, &queue, &registry).await?);
+    let handlers = Arc::new(build_handlers(settings, tenants, &queue, &registry).await?);
     let mut options = WorkerOptions::new(
         settings
             .worker_name

@@ -1,7 +1,7 @@
-//! Cache configuration, shaped like the seed's `CACHE_CONFIG` (camelCase JSON, so it can live in
-//! `config/defaults.json` under `cache`), and the data types whose L2 TTLs it sets.
+//! Cache configuration: the type of the `cache` section of `config/defaults.json` (the seed's
+//! `CACHE_CONFIG`, plus optional single-flight timing), used as is by the tiers, and the data
+//! types whose L2 TTLs it sets.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -65,9 +65,11 @@ impl DataType {
     }
 }
 
-/// The whole cache configuration (`cache` in `config/defaults.json`).
+/// The `cache` section of `config/defaults.json`, the seed's `CACHE_CONFIG` (the tenant loader
+/// reads it into `Defaults`; unknown fields are refused). `singleFlight` is optional; the other
+/// sections are required, as in the seed.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CacheConfig {
     /// The in-process tier.
     pub l1: L1Config,
@@ -75,13 +77,14 @@ pub struct CacheConfig {
     pub l2: L2Config,
     /// Serving stale entries while one refresh runs in the background.
     pub stale_while_revalidate: SwrConfig,
-    /// Cross-worker single-flight locking.
+    /// Cross-worker single-flight locking (`singleFlight`, optional).
+    #[serde(default)]
     pub single_flight: FlightConfig,
 }
 
 /// L1: in-process, bounded, short-lived.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct L1Config {
     /// Maximum entries (seed: 100).
     pub max_size: u64,
@@ -100,28 +103,61 @@ impl Default for L1Config {
 
 /// L2: Redis, TTL per data type.
 #[derive(Clone, Debug, Deserialize, PartialEq, Default)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct L2Config {
-    /// Seconds by data type name (`transformation`, `linearIssue`, `githubPR`, `folderIds`,
-    /// `userRoles`, `summary`); missing names use the seed's values.
-    pub ttl_seconds: BTreeMap<String, u64>,
+    /// Seconds per data type.
+    pub ttl_seconds: L2Ttls,
+}
+
+/// L2 TTLs in seconds, per kind of cached entry (`l2.ttlSeconds`; every name is required).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct L2Ttls {
+    /// Persona transforms (and section summaries, which live as long).
+    pub transformation: u64,
+    /// Linear issues.
+    pub linear_issue: u64,
+    /// GitHub pull requests.
+    #[serde(rename = "githubPR")]
+    pub github_pr: u64,
+    /// Google Drive folder ids.
+    pub folder_ids: u64,
+    /// Discord user roles.
+    pub user_roles: u64,
+}
+
+impl Default for L2Ttls {
+    /// The seed's TTLs.
+    fn default() -> Self {
+        let secs = DataType::default_l2_ttl_secs;
+        Self {
+            transformation: secs(DataType::Transformation),
+            linear_issue: secs(DataType::LinearIssue),
+            github_pr: secs(DataType::GithubPr),
+            folder_ids: secs(DataType::FolderIds),
+            user_roles: secs(DataType::UserRoles),
+        }
+    }
 }
 
 impl L2Config {
-    /// The TTL for `data_type`.
+    /// The TTL for `data_type` (at least a second).
     pub fn ttl(&self, data_type: DataType) -> Duration {
-        let secs = self
-            .ttl_seconds
-            .get(data_type.config_name())
-            .copied()
-            .unwrap_or_else(|| data_type.default_l2_ttl_secs());
+        let t = &self.ttl_seconds;
+        let secs = match data_type {
+            DataType::Transformation | DataType::Summary => t.transformation,
+            DataType::LinearIssue => t.linear_issue,
+            DataType::GithubPr => t.github_pr,
+            DataType::FolderIds => t.folder_ids,
+            DataType::UserRoles => t.user_roles,
+        };
         Duration::from_secs(secs.max(1))
     }
 }
 
 /// Stale-while-revalidate.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SwrConfig {
     /// Entries younger than this are fresh (seed: 5 minutes).
     pub max_stale_ms: u64,
@@ -138,9 +174,9 @@ impl Default for SwrConfig {
     }
 }
 
-/// Single-flight lock timing.
+/// Single-flight lock timing (`cache.singleFlight`; each field optional).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct FlightConfig {
     /// Lease of the computing worker's lock; renewed every third of it while it works, so a
     /// crashed holder blocks others for at most this long.
@@ -158,37 +194,6 @@ impl Default for FlightConfig {
     }
 }
 
-impl From<&crate::tenant::CacheConfig> for CacheConfig {
-    /// The `cache` section of `config/defaults.json` as loaded by the tenant registry;
-    /// single-flight timing keeps its defaults.
-    fn from(c: &crate::tenant::CacheConfig) -> Self {
-        let t = &c.l2.ttl_seconds;
-        let ttl_seconds = [
-            ("transformation", t.transformation),
-            ("summary", t.transformation),
-            ("linearIssue", t.linear_issue),
-            ("githubPR", t.github_pr),
-            ("folderIds", t.folder_ids),
-            ("userRoles", t.user_roles),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        Self {
-            l1: L1Config {
-                max_size: c.l1.max_size,
-                ttl_ms: c.l1.ttl_ms,
-            },
-            l2: L2Config { ttl_seconds },
-            stale_while_revalidate: SwrConfig {
-                max_stale_ms: c.stale_while_revalidate.max_stale_ms,
-                background_refresh_enabled: c.stale_while_revalidate.background_refresh_enabled,
-            },
-            single_flight: FlightConfig::default(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,7 +207,7 @@ mod tests {
                 "staleWhileRevalidate":{"maxStaleMs":300000,"backgroundRefreshEnabled":true}}"#,
         )
         .unwrap();
-        assert_eq!(c.l1, L1Config::default());
+        assert_eq!(c, CacheConfig::default());
         assert_eq!(c.l2.ttl(DataType::GithubPr), Duration::from_secs(600));
         assert_eq!(c.l2.ttl(DataType::Summary), Duration::from_secs(3600));
         assert_eq!(
@@ -212,5 +217,25 @@ mod tests {
                 .as_secs(),
             300
         );
+    }
+
+    #[test]
+    fn single_flight_timing_is_optional_and_settable() {
+        let mut v = serde_json::json!({
+            "l1": {"maxSize": 100, "ttlMs": 300000},
+            "l2": {"ttlSeconds": {"transformation": 3600, "linearIssue": 300, "githubPR": 600,
+                                  "folderIds": 3600, "userRoles": 3600}},
+            "staleWhileRevalidate": {"maxStaleMs": 300000, "backgroundRefreshEnabled": true},
+            "singleFlight": {"leaseMs": 2000}
+        });
+        let c: CacheConfig = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(c.single_flight.lease_ms, 2000);
+        assert_eq!(
+            c.single_flight.max_wait_ms,
+            FlightConfig::default().max_wait_ms
+        );
+        v["singleFlight"]["leaseMS"] = serde_json::json!(1);
+        let e = serde_json::from_value::<CacheConfig>(v).unwrap_err();
+        assert!(e.to_string().contains("unknown field `leaseMS`"), "{e}");
     }
 }

@@ -1,8 +1,10 @@
-//! Claude: the Messages API client, its wire types, typed errors the queue acts on, and the
-//! model routes and prices read from configuration.
+//! Claude: the Messages API client, its wire types, typed errors the queue acts on, the model
+//! routes and prices read from configuration, and the cost of a call (token counts times price,
+//! in micro-dollars). `usage` builds on this module; nothing here depends on `usage`.
 
 mod body;
 pub mod client;
+pub mod cost;
 pub mod error;
 pub mod pricing;
 pub mod types;
@@ -13,6 +15,7 @@ mod client_tests;
 mod pause_tests;
 
 pub use client::{ClaudeClient, ClaudeConfig, ClaudeReply, HttpVersion, ANTHROPIC_VERSION};
+pub use cost::{cost_micros, format_dollars, micros_to_dollars, round_to_cents, TokenCounts};
 pub use error::{ApiError, LlmError};
 pub use pricing::{ModelPrice, ModelRoutes, Prices};
 pub use types::{

@@ -1,5 +1,6 @@
-//! Model routing and prices, read from the `models` and `prices` sections of
-//! `config/defaults.json`. Model ids and prices live only in configuration, never in code.
+//! Model routing and prices: the types of the `models` and `prices` sections of
+//! `config/defaults.json` (the tenant loader reads them into `Defaults` and validates them with
+//! [`Prices::validate`]). Model ids and prices live only in configuration, never in code.
 
 use std::collections::BTreeMap;
 
@@ -68,20 +69,29 @@ impl Prices {
         self.0.insert(model.into(), price);
     }
 
-    /// Every configured price entry must be finite and non-negative; returns the first bad model.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Whether `model` has a price of its own (an exact id, as `models` must name one).
+    pub fn contains(&self, model: &str) -> bool {
+        self.0.contains_key(model)
+    }
+
+    /// Every number of every price must be finite and non-negative. The first bad one is
+    /// returned as its field path under `prices` (`claude-x.cacheReadMultiplier`) and the problem.
+    pub fn validate(&self) -> Result<(), (String, String)> {
         for (model, p) in &self.0 {
-            let all = [
-                p.input,
-                p.output,
-                p.cache_write_5m_multiplier,
-                p.cache_write_1h_multiplier,
-                p.cache_read_multiplier,
+            let fields = [
+                ("input", p.input),
+                ("output", p.output),
+                ("cacheWrite5mMultiplier", p.cache_write_5m_multiplier),
+                ("cacheWrite1hMultiplier", p.cache_write_1h_multiplier),
+                ("cacheReadMultiplier", p.cache_read_multiplier),
             ];
-            if all.iter().any(|v| !v.is_finite() || *v < 0.0) {
-                return Err(format!(
-                    "price of model {model:?} has a negative or non-finite value"
-                ));
+            for (name, v) in fields {
+                if !v.is_finite() || v < 0.0 {
+                    return Err((
+                        format!("{model}.{name}"),
+                        format!("must be a finite number >= 0, found {v}"),
+                    ));
+                }
             }
         }
         Ok(())
@@ -127,10 +137,22 @@ mod tests {
     }
 
     #[test]
-    fn negative_prices_are_refused() {
-        let mut s: Sections = serde_json::from_str(JSON).unwrap();
-        s.prices.0.get_mut("model-big").unwrap().output = -1.0;
-        assert!(s.prices.validate().unwrap_err().contains("model-big"));
+    fn negative_and_non_finite_prices_are_refused_naming_the_field() {
+        let s: Sections = serde_json::from_str(JSON).unwrap();
+        let refused = |edit: fn(&mut ModelPrice)| {
+            let mut prices = s.prices.clone();
+            edit(prices.0.get_mut("model-big").unwrap());
+            prices.validate().unwrap_err()
+        };
+        assert_eq!(refused(|p| p.output = -1.0).0, "model-big.output");
+        assert_eq!(refused(|p| p.input = f64::NAN).0, "model-big.input");
+        let (field, message) = refused(|p| p.cache_read_multiplier = f64::INFINITY);
+        assert_eq!(field, "model-big.cacheReadMultiplier");
+        assert!(message.contains("finite"), "{message}");
+        assert_eq!(
+            refused(|p| p.cache_write_1h_multiplier = -2.0).0,
+            "model-big.cacheWrite1hMultiplier"
+        );
     }
 
     #[test]

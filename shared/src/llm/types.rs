@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::cost::TokenCounts;
 use crate::text::SharedText;
-use crate::usage::TokenCounts;
 
 /// A prompt-cache breakpoint: the prefix up to and including the block carrying it is cached.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

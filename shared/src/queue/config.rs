@@ -1,5 +1,7 @@
-//! Queue tuning: the defaults, the `queue` section of `config/defaults.json` over them, and the
-//! environment over both (`ONOMANCER_CLAIM_IDLE_MS`, `ONOMANCER_SHUTDOWN_GRACE_MS`).
+//! Queue tuning: the type of the `queue` section of `config/defaults.json` ([`QueueTuning`],
+//! read once with the rest of that file by the tenant loader), the queue's [`QueueConfig`] built
+//! from it, and the environment over both (`ONOMANCER_CLAIM_IDLE_MS`,
+//! `ONOMANCER_SHUTDOWN_GRACE_MS`).
 
 use std::time::Duration;
 
@@ -93,99 +95,78 @@ impl ReservedShare {
     }
 }
 
-/// The `queue` section of `config/defaults.json` (camelCase), as operators write it.
-#[derive(Clone, Debug, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// The `queue` section of `config/defaults.json` (camelCase), as operators write it; the tenant
+/// loader reads it into `Defaults` (unknown fields refused) and [`QueueConfig::from`] turns it
+/// into the queue's tuning. The fields without a default are required, as they always were.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QueueTuning {
     /// Attempts before a retryable failure is dead-lettered.
-    pub max_attempts: Option<u32>,
-    /// First retry delay scale, ms.
-    pub backoff_base_ms: Option<u64>,
+    pub max_attempts: u32,
+    /// First retry delay scale, ms; doubles each attempt (with jitter).
+    pub backoff_base_ms: u64,
     /// Longest retry delay, ms.
-    pub backoff_max_ms: Option<u64>,
+    pub backoff_max_ms: u64,
     /// Time without a liveness renewal after which a worker's entries are reclaimed, ms.
-    pub claim_idle_ms: Option<u64>,
-    /// Time running jobs get to finish at shutdown before they are handed back, ms.
+    pub claim_idle_ms: u64,
+    /// Time running jobs get to finish at shutdown before they are handed back, ms (default
+    /// 30 s).
+    #[serde(default)]
     pub shutdown_grace_ms: Option<u64>,
-    /// Shares of each worker's slots kept for interactive (and default) work.
+    /// Shares of each worker's slots kept for interactive (and default) work (default 0.125
+    /// each).
+    #[serde(default)]
     pub reserved_share: Option<ReservedShare>,
     /// Deliveries after which an entry is poison.
-    pub max_deliveries: Option<u32>,
+    pub max_deliveries: u32,
     /// Idempotency window, seconds.
-    pub idempotency_window_seconds: Option<u64>,
+    pub idempotency_window_seconds: u64,
     /// Status TTL, seconds.
-    pub status_ttl_seconds: Option<u64>,
+    pub status_ttl_seconds: u64,
     /// Accepted for compatibility; trimming is by acknowledgement, never by length.
-    pub stream_max_len_hint: Option<u64>,
-    /// How long upstream limits may defer one job, ms from its first deferral.
+    pub stream_max_len_hint: u64,
+    /// How long upstream limits may defer one job, ms from its first deferral (default one
+    /// hour).
+    #[serde(default)]
     pub defer_deadline_ms: Option<u64>,
 }
 
-impl QueueConfig {
-    /// Applies a tuning section over the defaults.
-    pub fn with_tuning(mut self, t: &QueueTuning) -> Self {
+impl From<&QueueTuning> for QueueConfig {
+    /// The queue's tuning from the `queue` section (the one place it is built from the file).
+    fn from(t: &QueueTuning) -> Self {
         let ms = Duration::from_millis;
         let s = Duration::from_secs;
-        if let Some(v) = t.max_attempts {
-            self.max_attempts = v.max(1);
+        let d = Self::default();
+        Self {
+            max_attempts: t.max_attempts.max(1),
+            retry: RetryPolicy {
+                base: ms(t.backoff_base_ms),
+                max: ms(t.backoff_max_ms),
+            },
+            claim_idle: ms(t.claim_idle_ms.max(100)),
+            shutdown_grace: t.shutdown_grace_ms.map_or(d.shutdown_grace, ms),
+            reserved: t.reserved_share.unwrap_or(d.reserved),
+            max_deliveries: t.max_deliveries.max(1),
+            idempotency_window: s(t.idempotency_window_seconds.max(1)),
+            status_ttl: s(t.status_ttl_seconds.max(1)),
+            defer_deadline: t
+                .defer_deadline_ms
+                .map_or(d.defer_deadline, |v| ms(v.max(1))),
         }
-        if let Some(v) = t.backoff_base_ms {
-            self.retry.base = ms(v);
-        }
-        if let Some(v) = t.backoff_max_ms {
-            self.retry.max = ms(v);
-        }
-        if let Some(v) = t.claim_idle_ms {
-            self.claim_idle = ms(v.max(100));
-        }
-        if let Some(v) = t.shutdown_grace_ms {
-            self.shutdown_grace = ms(v);
-        }
-        if let Some(v) = t.reserved_share {
-            self.reserved = v;
-        }
-        if let Some(v) = t.max_deliveries {
-            self.max_deliveries = v.max(1);
-        }
-        if let Some(v) = t.idempotency_window_seconds {
-            self.idempotency_window = s(v.max(1));
-        }
-        if let Some(v) = t.status_ttl_seconds {
-            self.status_ttl = s(v.max(1));
-        }
-        if let Some(v) = t.defer_deadline_ms {
-            self.defer_deadline = ms(v.max(1));
-        }
-        self
     }
+}
 
-    /// [`QueueConfig::load`], then the environment's overrides from `settings`.
-    pub fn load_with_settings(settings: &crate::settings::Settings) -> Result<Self, String> {
-        let mut config = Self::load(&settings.config_dir)?;
+impl QueueConfig {
+    /// The environment's overrides from `settings` (`ONOMANCER_CLAIM_IDLE_MS`,
+    /// `ONOMANCER_SHUTDOWN_GRACE_MS`) over this tuning.
+    pub fn with_settings(mut self, settings: &crate::settings::Settings) -> Self {
         if let Some(v) = settings.claim_idle {
-            config.claim_idle = v.max(Duration::from_millis(100));
+            self.claim_idle = v.max(Duration::from_millis(100));
         }
         if let Some(v) = settings.shutdown_grace {
-            config.shutdown_grace = v;
+            self.shutdown_grace = v;
         }
-        Ok(config)
-    }
-
-    /// Reads the `queue` section of `<config_dir>/defaults.json` (missing section: defaults).
-    pub fn load(config_dir: &std::path::Path) -> Result<Self, String> {
-        let path = config_dir.join("defaults.json");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not valid JSON: {e}", path.display()))?;
-        match v.get("queue") {
-            None => Ok(Self::default()),
-            Some(q) => {
-                let t: QueueTuning = serde_json::from_value(q.clone())
-                    .map_err(|e| format!("{}: queue: {e}", path.display()))?;
-                Ok(Self::default().with_tuning(&t))
-            }
-        }
+        self
     }
 }
 
@@ -208,21 +189,45 @@ mod tests {
         assert_eq!(greedy.slots(10), (9, 0));
     }
 
+    fn section(extra: serde_json::Value) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "maxAttempts": 5, "backoffBaseMs": 1000, "backoffMaxMs": 600000,
+            "claimIdleMs": 30000, "maxDeliveries": 10, "idempotencyWindowSeconds": 86400,
+            "statusTtlSeconds": 604800, "streamMaxLenHint": 100000
+        });
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v
+    }
+
     #[test]
     fn the_queue_section_sets_grace_claim_idle_and_reserves() {
-        let t: QueueTuning = serde_json::from_value(serde_json::json!({
+        let t: QueueTuning = serde_json::from_value(section(serde_json::json!({
             "claimIdleMs": 5000,
             "shutdownGraceMs": 2500,
             "reservedShare": {"interactive": 0.25, "default": 0.0}
-        }))
+        })))
         .unwrap();
-        let c = QueueConfig::default().with_tuning(&t);
+        let c = QueueConfig::from(&t);
         assert_eq!(c.claim_idle, Duration::from_secs(5));
         assert_eq!(c.shutdown_grace, Duration::from_millis(2500));
         assert_eq!(c.reserved.slots(8), (2, 0));
-        let bad = serde_json::from_value::<QueueTuning>(serde_json::json!({
+        let bad = serde_json::from_value::<QueueTuning>(section(serde_json::json!({
             "reservedShare": {"bulk": 0.5}
-        }));
+        })));
         assert!(bad.unwrap_err().to_string().contains("bulk"));
+    }
+
+    #[test]
+    fn the_optional_fields_keep_their_defaults() {
+        let t: QueueTuning = serde_json::from_value(section(serde_json::json!({}))).unwrap();
+        let c = QueueConfig::from(&t);
+        let d = QueueConfig::default();
+        assert_eq!(c.shutdown_grace, d.shutdown_grace);
+        assert_eq!(c.reserved, d.reserved);
+        assert_eq!(c.defer_deadline, DEFAULT_DEFER_DEADLINE);
+        assert_eq!(c.retry.base, Duration::from_secs(1));
+        assert_eq!(c.status_ttl, d.status_ttl);
     }
 }

@@ -11,37 +11,52 @@ use crate::ids::TenantId;
 use crate::job::JobError;
 use crate::queue::Queue;
 
-/// At most `requests` calls in any window of `per_seconds`.
+/// At most `requests` calls in any window of `window`. In configuration (`rateLimits.<service>`
+/// in `config/defaults.json` and tenant files) it is `{"requests": 50, "perSeconds": 60}`, both
+/// required; the tenant loader refuses zeros.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(from = "RateLimitJson")]
 pub struct RateLimit {
     /// Calls allowed per window.
     pub requests: u32,
-    /// Window length in seconds (fractions allowed for tests of short windows are not needed:
-    /// use `window_ms` programmatically).
-    #[serde(default = "default_per")]
-    pub per_seconds: u64,
-    /// Window in ms, when set programmatically (overrides `per_seconds`).
-    #[serde(skip)]
-    pub window_ms: Option<u64>,
+    window: Duration,
 }
 
-fn default_per() -> u64 {
-    60
+/// The JSON form of a [`RateLimit`].
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RateLimitJson {
+    requests: u32,
+    per_seconds: u32,
+}
+
+impl From<RateLimitJson> for RateLimit {
+    fn from(j: RateLimitJson) -> Self {
+        Self::new(j.requests, Duration::from_secs(u64::from(j.per_seconds)))
+    }
 }
 
 impl RateLimit {
     /// `requests` per `window`.
     pub fn new(requests: u32, window: Duration) -> Self {
-        Self {
-            requests,
-            per_seconds: window.as_secs().max(1),
-            window_ms: Some(window.as_millis() as u64),
-        }
+        Self { requests, window }
     }
 
-    fn window(&self) -> u64 {
-        self.window_ms.unwrap_or(self.per_seconds * 1000).max(1)
+    /// The window.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
+    /// The window in whole seconds, as configuration writes it (`perSeconds`).
+    pub fn per_seconds(&self) -> u64 {
+        self.window.as_secs()
+    }
+
+    /// The window in ms (at least one), as the Redis script takes it.
+    fn window_ms(&self) -> u64 {
+        u64::try_from(self.window.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
     }
 }
 
@@ -96,7 +111,7 @@ impl RateLimiter {
             .rate_limit
             .key(key)
             .arg(limit.requests)
-            .arg(limit.window())
+            .arg(limit.window_ms())
             .arg(member)
             .invoke_async(&mut self.queue.conn())
             .await?;

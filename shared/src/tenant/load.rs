@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use super::defaults::{Defaults, QuotasFile, RateLimit, TierSpec};
+use super::defaults::{Defaults, QuotasFile, TierSpec};
 use super::duplicate_keys::find_duplicate_key;
 use super::error::ConfigError;
 use super::layers::{apply_env_overrides, deep_merge, Applied};
@@ -18,6 +18,7 @@ use super::model::{build_config, RawTenant};
 use super::secrets::{decrypt_secret, ApiKeyHash, SecretRef, TenantCredentials};
 use super::TenantContext;
 use crate::ids::{Persona, TenantId};
+use crate::queue::RateLimit;
 
 /// Environment lookup used while loading (the process environment, or a map in tests).
 pub(crate) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -98,11 +99,13 @@ fn check_rate_limits(
 ) -> Result<(), ConfigError> {
     for (service, l) in limits {
         check_positive(path, &format!("{prefix}.{service}.requests"), l.requests)?;
-        check_positive(
-            path,
-            &format!("{prefix}.{service}.perSeconds"),
-            l.per_seconds,
-        )?;
+        if l.window().is_zero() {
+            return Err(ConfigError::field(
+                path,
+                format!("{prefix}.{service}.perSeconds"),
+                "must be greater than 0",
+            ));
+        }
     }
     Ok(())
 }
@@ -124,7 +127,7 @@ pub(crate) fn load_defaults(dir: &Path) -> Result<(PathBuf, Defaults), ConfigErr
         ("validation", &d.models.validation),
         ("summarize", &d.models.summarize),
     ] {
-        if !d.prices.contains_key(model) {
+        if !d.prices.contains(model) {
             return Err(ConfigError::field(
                 &path,
                 format!("models.{op}"),
@@ -132,14 +135,15 @@ pub(crate) fn load_defaults(dir: &Path) -> Result<(PathBuf, Defaults), ConfigErr
             ));
         }
     }
-    for (model, p) in &d.prices {
-        if !(p.input >= 0.0 && p.output >= 0.0) {
-            return Err(ConfigError::field(
-                &path,
-                format!("prices.{model}"),
-                "prices must be >= 0",
-            ));
-        }
+    d.prices.validate().map_err(|(field, message)| {
+        ConfigError::field(&path, format!("prices.{field}"), message)
+    })?;
+    if d.cache.single_flight.lease_ms == 0 {
+        return Err(ConfigError::field(
+            &path,
+            "cache.singleFlight.leaseMs",
+            "must be greater than 0",
+        ));
     }
     check_rate_limits(&path, "rateLimits", &d.rate_limits)?;
     cron::Schedule::from_str(&d.digest.cron).map_err(|e| {
@@ -209,7 +213,7 @@ fn defaults_layer(d: &Defaults) -> Value {
         .map(|(k, l)| {
             (
                 k.clone(),
-                json!({"requests": l.requests, "perSeconds": l.per_seconds}),
+                json!({"requests": l.requests, "perSeconds": l.per_seconds()}),
             )
         })
         .collect();

@@ -26,10 +26,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use defaults::{
-    CacheConfig, Defaults, DigestConfig, FetchSettings, ModelPrice, Models, QueueDefaults,
-    RateLimit, TierSpec, TokenCounts,
-};
+pub use defaults::{Defaults, DigestConfig, FetchSettings, TierSpec};
 pub use error::{ConfigError, TenantError};
 pub use layers::override_var;
 pub use model::{
@@ -41,6 +38,7 @@ pub use secrets::{
 };
 
 use crate::ids::TenantId;
+use crate::queue::RateLimit;
 
 /// Everything the code needs to act for one tenant (the seed's `TenantContext`).
 #[derive(Clone, Debug)]

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
-use super::defaults::{required, RateLimit};
+use super::defaults::required;
 use super::secrets::SecretRef;
 use crate::ids::Persona;
+use crate::queue::RateLimit;
 
 /// A tenant file after layering (defaults, tier, file, environment), before validation.
 #[derive(Debug, Deserialize)]

@@ -86,6 +86,6 @@ impl UsageMetrics {
         *total = total.saturating_add(record.cost_micros);
         self.cost
             .with_label_values(&[tenant])
-            .set(super::cost::micros_to_dollars(*total));
+            .set(crate::llm::micros_to_dollars(*total));
     }
 }

@@ -7,18 +7,21 @@
 //! step included (a retry after a failed sibling, a job reclaimed after a crash), is a row of
 //! its own. The job and its step are kept as columns for reports.
 
-pub mod cost;
 pub mod metrics;
 pub mod store;
+
+#[cfg(test)]
+mod claude_tests;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::ids::{JobId, TenantId};
-use crate::llm::pricing::Prices;
-use crate::llm::MessagesResponse;
+use crate::llm::{MessagesResponse, Prices};
 
-pub use cost::{cost_micros, format_dollars, TokenCounts};
+/// The token counts and cost formula live with the prices in [`crate::llm::cost`]; re-exported
+/// because every usage record carries them.
+pub use crate::llm::cost::{cost_micros, format_dollars, TokenCounts};
 pub use metrics::UsageMetrics;
 pub use store::UsageStore;
 
@@ -69,7 +72,7 @@ pub struct UsageRecord {
     pub storage_bytes: u64,
     /// Upstream API calls made.
     pub api_calls: u64,
-    /// Estimated cost in micro-dollars (see [`cost::cost_micros`]).
+    /// Estimated cost in micro-dollars (see [`cost_micros`]).
     pub cost_micros: i64,
     /// The job that did it.
     pub job_id: Option<JobId>,

@@ -8,8 +8,8 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable as _};
 use chrono::{DateTime, Utc};
 
-use super::cost::{format_dollars, TokenCounts};
 use super::metrics::UsageMetrics;
+use super::{format_dollars, TokenCounts};
 use super::{OperationUsage, UsageError, UsageRecord, UsageSummary};
 use crate::db::Database;
 use crate::ids::TenantId;

@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use onomancer_shared::integrations::discord::{
-    DiscordConfig, DiscordError, DiscordLimits, DiscordPoster, Limit, PostTarget,
+    DiscordConfig, DiscordError, DiscordLimits, DiscordPoster, PostTarget,
 };
+use onomancer_shared::queue::RateLimit;
 use onomancer_shared::{JobError, JobId, TenantId};
 use onomancer_testkit::discord_fake::{DiscordFake, FakeLimits};
 use onomancer_testkit::TestRedis;
@@ -26,10 +27,7 @@ fn worker(fake: &DiscordFake, redis: &TestRedis, limits: DiscordLimits) -> Disco
 
 /// Limits the guard will not reach in these tests, so only Discord's answers act.
 fn generous() -> DiscordLimits {
-    let many = Limit {
-        requests: 1000,
-        window: Duration::from_secs(1),
-    };
+    let many = RateLimit::new(1000, Duration::from_secs(1));
     DiscordLimits {
         global: many,
         channel: many,
@@ -164,24 +162,23 @@ async fn a_bucket_discord_reports_empty_is_not_posted_to_before_it_resets() {
 
 #[tokio::test]
 async fn limits_come_from_defaults_json_with_discords_as_the_fallback() {
-    let dir = tempfile::tempdir().unwrap();
     assert_eq!(
-        DiscordLimits::from_config_dir(dir.path()),
+        DiscordLimits::from_rate_limits(&Default::default()),
         DiscordLimits::default(),
-        "no file: Discord's documented limits"
+        "none configured: Discord's documented limits"
     );
-    std::fs::write(
-        dir.path().join("defaults.json"),
-        r#"{"rateLimits": {"discord": {"requests": 40, "perSeconds": 1},
-            "discordChannel": {"requests": 4, "perSeconds": 6}}}"#,
+    let limits = serde_json::from_str(
+        r#"{"discord": {"requests": 40, "perSeconds": 1},
+            "discordChannel": {"requests": 4, "perSeconds": 6}}"#,
     )
     .unwrap();
-    let l = DiscordLimits::from_config_dir(dir.path());
-    assert_eq!((l.global.requests, l.global.window.as_secs()), (40, 1));
-    assert_eq!((l.channel.requests, l.channel.window.as_secs()), (4, 6));
+    let l = DiscordLimits::from_rate_limits(&limits);
+    assert_eq!((l.global.requests, l.global.per_seconds()), (40, 1));
+    assert_eq!((l.channel.requests, l.channel.per_seconds()), (4, 6));
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    let defaults = onomancer_shared::tenant::Defaults::load(&shipped).unwrap();
     assert_eq!(
-        DiscordLimits::from_config_dir(&shipped),
+        DiscordLimits::from_rate_limits(&defaults.rate_limits),
         DiscordLimits::default()
     );
 }

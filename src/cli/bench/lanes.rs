@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use onomancer_shared::queue::{Queue, QueueConfig, ReservedShare};
 use onomancer_shared::settings::Settings;
+use onomancer_shared::tenant::Defaults;
 use onomancer_shared::Lane;
 
 use super::{percentile_ms, probe_job, tenants, BenchHandler, Workers};
@@ -54,7 +55,8 @@ pub async fn measure(
     queue: &Queue,
     a: &LanesArgs,
 ) -> anyhow::Result<serde_json::Value> {
-    let mut config = QueueConfig::load_with_settings(settings).map_err(anyhow::Error::msg)?;
+    let defaults = Defaults::load(&settings.config_dir)?;
+    let mut config = QueueConfig::from(&defaults.queue).with_settings(settings);
     if a.no_reserve {
         config.reserved = ReservedShare::NONE;
     }

@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use onomancer_shared::cache::{CacheConfig, GoogleDocsL3, SqlL3, TieredCache};
+use onomancer_shared::cache::{GoogleDocsL3, SqlL3, TieredCache};
 use onomancer_shared::db::Database;
 use onomancer_shared::integrations::discord::{DiscordConfig, DiscordPoster};
 use onomancer_shared::integrations::fetch::{FetchPolicy, Fetcher, SourceKind};
 use onomancer_shared::integrations::google::{GoogleClient, GoogleConfig};
-use onomancer_shared::llm::{ClaudeClient, ClaudeConfig, ModelPrice, ModelRoutes, Prices};
-use onomancer_shared::queue::{Queue, RateLimit, RateLimiter};
+use onomancer_shared::llm::{ClaudeClient, ClaudeConfig, ModelRoutes, Prices};
+use onomancer_shared::queue::{Queue, RateLimiter};
 use onomancer_shared::settings::Settings;
 use onomancer_shared::tenant::{Defaults, TenantRegistry};
 use onomancer_shared::upstream::UpstreamPause;
@@ -24,27 +24,9 @@ use onomancer_shared::TenantId;
 use super::{PromptStore, TransformEngine};
 use crate::handlers::transform::TransformHandler;
 
-/// Model routes and prices from `config/defaults.json`.
+/// Model routes and prices from `config/defaults.json` (loaded and validated with the tenants).
 pub fn models_and_prices(defaults: &Defaults) -> (ModelRoutes, Prices) {
-    let routes = ModelRoutes {
-        transform: defaults.models.transform.clone(),
-        validation: defaults.models.validation.clone(),
-        summarize: defaults.models.summarize.clone(),
-    };
-    let mut prices = Prices::default();
-    for (model, p) in &defaults.prices {
-        prices.insert(
-            model.clone(),
-            ModelPrice {
-                input: p.input,
-                output: p.output,
-                cache_write_5m_multiplier: p.cache_write5m_multiplier,
-                cache_write_1h_multiplier: p.cache_write1h_multiplier,
-                cache_read_multiplier: p.cache_read_multiplier,
-            },
-        );
-    }
-    (routes, prices)
+    (defaults.models.clone(), defaults.prices.clone())
 }
 
 /// Google clients of tenants that have a Workspace and a service account.
@@ -80,7 +62,7 @@ pub fn build_cache(
     registry: &prometheus::Registry,
 ) -> anyhow::Result<TieredCache> {
     let mut builder = TieredCache::builder(queue.conn(), queue.keys().clone())
-        .config(CacheConfig::from(&tenants.defaults().cache))
+        .config(tenants.defaults().cache.clone())
         .redis_url(settings.redis_url.clone())
         .l3(Arc::new(SqlL3::from(db)));
     for t in tenants.tenants() {
@@ -120,7 +102,7 @@ impl TransformHandler {
         let cache = build_cache(settings, &tenants, queue, &db, &google, registry)?;
         let claude = ClaudeClient::new(ClaudeConfig::from_settings(settings)?)?.with_pause(pause);
         let limiter = rate_limiter(queue, &tenants);
-        let discord = match DiscordConfig::from_settings(settings) {
+        let discord = match DiscordConfig::from_settings(settings, &defaults.rate_limits) {
             Some(config) => Some(DiscordPoster::new(
                 config,
                 queue.conn(),
@@ -182,20 +164,11 @@ pub fn fetch_policy(settings: &onomancer_shared::tenant::FetchSettings) -> Fetch
 /// The upstream rate limiter every worker shares: the seed's External API Quotas from
 /// `defaults.json`, overridden per tenant.
 pub fn rate_limiter(queue: &Queue, tenants: &TenantRegistry) -> RateLimiter {
-    let limits: BTreeMap<String, RateLimit> = tenants
-        .defaults()
-        .rate_limits
-        .iter()
-        .map(|(service, l)| (service.clone(), RateLimit::new(l.requests, l.window())))
-        .collect();
+    let limits = tenants.defaults().rate_limits.clone();
     let mut limiter = RateLimiter::new(queue.clone(), limits);
     for t in tenants.tenants() {
         for (service, l) in &t.rate_limits {
-            limiter = limiter.with_tenant_limit(
-                t.tenant_id.clone(),
-                service,
-                RateLimit::new(l.requests, l.window()),
-            );
+            limiter = limiter.with_tenant_limit(t.tenant_id.clone(), service, *l);
         }
     }
     limiter

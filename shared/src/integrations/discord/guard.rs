@@ -9,9 +9,10 @@
 //! channel or the bot for Discord's `retry_after`. Per-bucket accounting from
 //! `X-RateLimit-Bucket` is not done here.
 
-use std::path::Path;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::queue::RateLimit;
 use crate::upstream::UpstreamPause;
 
 /// The pause scope of the bot (a global 429 pauses every call).
@@ -22,73 +23,33 @@ pub fn channel_scope(channel_id: u64) -> String {
     format!("discord:channel:{channel_id}")
 }
 
-/// At most `requests` calls in any `window`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limit {
-    /// Calls per window.
-    pub requests: u32,
-    /// The window.
-    pub window: Duration,
-}
-
 /// The limits the guard keeps, fleet-wide.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DiscordLimits {
     /// Every bot call counted by Discord's global limit (`rateLimits.discord`).
-    pub global: Limit,
+    pub global: RateLimit,
     /// Messages posted to one channel (`rateLimits.discordChannel`).
-    pub channel: Limit,
+    pub channel: RateLimit,
 }
 
 impl Default for DiscordLimits {
     /// Discord's documented limits: 50 requests/s per bot, 5 messages per 5 s per channel.
     fn default() -> Self {
         Self {
-            global: Limit {
-                requests: 50,
-                window: Duration::from_secs(1),
-            },
-            channel: Limit {
-                requests: 5,
-                window: Duration::from_secs(5),
-            },
+            global: RateLimit::new(50, Duration::from_secs(1)),
+            channel: RateLimit::new(5, Duration::from_secs(5)),
         }
     }
 }
 
 impl DiscordLimits {
-    /// `rateLimits.discord` and `rateLimits.discordChannel` from `<config_dir>/defaults.json`,
-    /// each falling back to Discord's documented limit when absent. The tenant loader validates
-    /// the same file at start (positive numbers, known fields), so only a missing or unreadable
-    /// file falls back as a whole, with a warning.
-    pub fn from_config_dir(config_dir: &Path) -> Self {
-        let path = config_dir.join("defaults.json");
-        let parsed = std::fs::read_to_string(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string()));
-        let v = match parsed {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "Discord limits not readable; using Discord's documented limits");
-                return Self::default();
-            }
-        };
-        let limit = |service: &str, fallback: Limit| -> Limit {
-            let l = &v["rateLimits"][service];
-            let requests = l["requests"].as_u64().filter(|n| *n > 0);
-            let per = l["perSeconds"].as_u64().filter(|n| *n > 0);
-            match (requests, per) {
-                (Some(r), Some(p)) => Limit {
-                    requests: r.min(u64::from(u32::MAX)) as u32,
-                    window: Duration::from_secs(p),
-                },
-                _ => fallback,
-            }
-        };
+    /// `discord` and `discordChannel` of the loaded `rateLimits` (`config/defaults.json`,
+    /// validated at load), each falling back to Discord's documented limit when absent.
+    pub fn from_rate_limits(limits: &BTreeMap<String, RateLimit>) -> Self {
         let d = Self::default();
         Self {
-            global: limit("discord", d.global),
-            channel: limit("discordChannel", d.channel),
+            global: limits.get("discord").copied().unwrap_or(d.global),
+            channel: limits.get("discordChannel").copied().unwrap_or(d.channel),
         }
     }
 }
@@ -144,9 +105,9 @@ impl DiscordGuard {
             .key(global_log)
             .key(channel_log)
             .arg(self.limits.global.requests)
-            .arg(self.limits.global.window.as_millis() as u64)
+            .arg(self.limits.global.window().as_millis() as u64)
             .arg(self.limits.channel.requests)
-            .arg(self.limits.channel.window.as_millis() as u64)
+            .arg(self.limits.channel.window().as_millis() as u64)
             .arg(member)
             .invoke_async(&mut self.pause.conn())
             .await;

@@ -34,6 +34,7 @@ pub mod guard;
 mod markers;
 pub mod split;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -49,12 +50,13 @@ use sha2::{Digest, Sha256};
 
 use crate::ids::{JobId, TenantId};
 use crate::keys::KeySpace;
+use crate::queue::RateLimit;
 use crate::redis_conn::RedisConn;
 use crate::settings::Settings;
 use crate::upstream::UpstreamPause;
 
 pub use error::DiscordError;
-pub use guard::{DiscordGuard, DiscordLimits, Limit};
+pub use guard::{DiscordGuard, DiscordLimits};
 pub use markers::{Claim, PostMarkers, DONE_TTL, PENDING_LEASE};
 pub use split::{split_message, CONTENT_LIMIT, EMBED_DESCRIPTION_LIMIT};
 
@@ -90,9 +92,13 @@ impl DiscordConfig {
         }
     }
 
-    /// From the process settings (limits from `rateLimits` in `config/defaults.json`); `None`
-    /// when the bot token or application id is missing.
-    pub fn from_settings(settings: &Settings) -> Option<Self> {
+    /// From the process settings, with the fleet-wide limits from the loaded `rateLimits`
+    /// (`config/defaults.json`: `TenantRegistry::defaults`); `None` when the bot token or
+    /// application id is missing.
+    pub fn from_settings(
+        settings: &Settings,
+        rate_limits: &BTreeMap<String, RateLimit>,
+    ) -> Option<Self> {
         let token = settings.discord_bot_token.as_ref()?;
         let mut config = Self::new(
             SecretString::from(token.expose_secret().to_owned()),
@@ -100,7 +106,7 @@ impl DiscordConfig {
         );
         config.api_base = settings.discord_api_base.clone();
         config.timeout = settings.discord_timeout;
-        config.limits = DiscordLimits::from_config_dir(&settings.config_dir);
+        config.limits = DiscordLimits::from_rate_limits(rate_limits);
         Some(config)
     }
 

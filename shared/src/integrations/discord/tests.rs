@@ -98,7 +98,8 @@ fn the_call_timeout_and_the_limits_come_from_the_settings() {
         _ => None,
     })
     .unwrap();
-    let config = DiscordConfig::from_settings(&settings).unwrap();
+    let defaults = crate::tenant::Defaults::load(&settings.config_dir).unwrap();
+    let config = DiscordConfig::from_settings(&settings, &defaults.rate_limits).unwrap();
     assert_eq!(config.timeout, Duration::from_secs(2));
     assert_eq!(config.post_lease(), Duration::from_secs(3));
     assert_eq!(

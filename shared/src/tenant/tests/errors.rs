@@ -189,3 +189,96 @@ fn bad_rate_limits_are_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn bad_prices_are_refused_at_load_naming_the_field() {
+    let f = Fixture::new();
+    let refused = |edit: &dyn Fn(&mut Value)| {
+        let mut d = defaults_json();
+        edit(&mut d);
+        f.write("defaults.json", &d);
+        f.err(&[])
+    };
+    let e = refused(&|d| d["prices"]["sonnet"]["cacheReadMultiplier"] = json!(-0.1));
+    assert!(
+        e.contains(
+            "defaults.json: prices.sonnet.cacheReadMultiplier: must be a finite number >= 0"
+        ),
+        "{e}"
+    );
+    let e = refused(&|d| d["prices"]["haiku"]["cacheWrite5mMultiplier"] = json!(-1.25));
+    assert!(
+        e.contains("defaults.json: prices.haiku.cacheWrite5mMultiplier:"),
+        "{e}"
+    );
+    let e = refused(&|d| d["prices"]["sonnet"]["input"] = json!(-3.0));
+    assert!(e.contains("defaults.json: prices.sonnet.input:"), "{e}");
+    let e = refused(&|d| d["prices"]["sonnet"]["output"] = json!("15"));
+    assert!(e.contains("defaults.json: prices.sonnet.output:"), "{e}");
+    let e = refused(&|d| {
+        d["prices"]["sonnet"]
+            .as_object_mut()
+            .unwrap()
+            .remove("cacheWrite1hMultiplier");
+    });
+    assert!(
+        e.contains("defaults.json: prices.sonnet.cacheWrite1hMultiplier: missing field"),
+        "{e}"
+    );
+
+    // NaN and infinities are not JSON: the file is refused before any field is read.
+    let text = serde_json::to_string_pretty(&defaults_json())
+        .unwrap()
+        .replacen("\"output\": 15.0", "\"output\": NaN", 1);
+    assert!(text.contains("NaN"));
+    std::fs::write(f.path("defaults.json"), text).unwrap();
+    let e = f.err(&[]);
+    assert!(e.contains("defaults.json: not valid JSON"), "{e}");
+}
+
+#[test]
+fn single_flight_timing_is_read_from_defaults_and_checked() {
+    let f = Fixture::new();
+    let mut d = defaults_json();
+    d["cache"]["singleFlight"] = json!({"leaseMs": 2500, "maxWaitMs": 60000});
+    f.write("defaults.json", &d);
+    let reg = f.load(&[]).unwrap();
+    let flight = &reg.defaults().cache.single_flight;
+    assert_eq!((flight.lease_ms, flight.max_wait_ms), (2500, 60_000));
+
+    d["cache"]["singleFlight"] = json!({"leaseMs": 0});
+    f.write("defaults.json", &d);
+    let e = f.err(&[]);
+    assert!(
+        e.contains("defaults.json: cache.singleFlight.leaseMs: must be greater than 0"),
+        "{e}"
+    );
+    d["cache"]["singleFlight"] = json!({"lease": 10});
+    f.write("defaults.json", &d);
+    let e = f.err(&[]);
+    assert!(
+        e.contains("defaults.json: cache.singleFlight") && e.contains("unknown field `lease`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn queue_section_errors_name_the_field() {
+    let f = Fixture::new();
+    let mut d = defaults_json();
+    d["queue"]["reservedShare"] = json!({"bulk": 0.5});
+    f.write("defaults.json", &d);
+    let e = f.err(&[]);
+    assert!(
+        e.contains("defaults.json: queue.reservedShare") && e.contains("unknown field `bulk`"),
+        "{e}"
+    );
+    d = defaults_json();
+    d["queue"]["claimIdleMS"] = json!(1);
+    f.write("defaults.json", &d);
+    let e = f.err(&[]);
+    assert!(
+        e.contains("defaults.json: queue") && e.contains("unknown field `claimIdleMS`"),
+        "{e}"
+    );
+}

@@ -30,11 +30,14 @@ fn layers_apply_defaults_then_tier_then_file() {
     assert_eq!(t.quotas.requests_per_minute, 120, "tier beats defaults");
     let claude = t.rate_limit("claude").unwrap();
     assert_eq!(
-        (claude.requests, claude.per_seconds),
+        (claude.requests, claude.per_seconds()),
         (100, 60),
         "partial override merges"
     );
-    assert_eq!(t.rate_limit("discord").unwrap().per_seconds, 1);
+    assert_eq!(
+        t.rate_limit("discord").unwrap().window(),
+        std::time::Duration::from_secs(1)
+    );
     let personas: Vec<&str> = t
         .config
         .default_personas
@@ -302,7 +305,7 @@ fn the_shipped_config_loads() {
     assert!(thj.config.github.is_document("docs/prd/onboarding.md"));
     let d = reg.defaults();
     assert_eq!(d.models.transform, "claude-sonnet-4-5");
-    assert_eq!(d.prices["claude-haiku-4-5"].output, 5.0);
+    assert_eq!(d.prices.get("claude-haiku-4-5").unwrap().output, 5.0);
     assert_eq!(d.cache.l1.ttl_ms, 300_000);
     assert_eq!(d.rate_limits["googleDrive"].requests, 12_000);
     assert_eq!(d.queue.max_attempts, 5);

@@ -28,7 +28,8 @@ impl DigestHandler {
         queue: &Queue,
         usage: &UsageStore,
     ) -> anyhow::Result<Self> {
-        let discord = match DiscordConfig::from_settings(settings) {
+        let discord = match DiscordConfig::from_settings(settings, &tenants.defaults().rate_limits)
+        {
             Some(config) => Some(DiscordPoster::new(
                 config,
                 queue.conn(),

@@ -1,9 +1,10 @@
-//! Exact cost arithmetic: tokens times configured prices in integer micro-dollars, with one
-//! rounding at the end, so summing many records never drifts (no `f64` accumulation).
+//! The one cost formula: a call's token counts times its model's configured price, in integer
+//! micro-dollars with one rounding at the end, so summing many records never drifts (no `f64`
+//! accumulation). Dollars as `f64` ([`micros_to_dollars`]) are derived from it for gauges only.
 
 use serde::{Deserialize, Serialize};
 
-use crate::llm::pricing::ModelPrice;
+use super::pricing::ModelPrice;
 
 /// Token counts of one call or a sum of calls, by billing kind. Total input is
 /// `input + cache_creation + cache_read` (the API reports the three separately).
