@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use onomancer_shared::queue::{Queue, QueueConfig, QueueMetrics};
 use onomancer_shared::transform_job::{DocumentSource, Origin, TransformJob};
-use onomancer_shared::{JobKind, Lane, NewJob, TenantId};
+use onomancer_shared::{Lane, NewJob, TenantId};
 use onomancer_testkit::{ClaudeFake, TestRedis};
 
 /// A document of about `bytes`, distinct per `seed` so no two jobs share a cache entry.
@@ -213,7 +213,7 @@ async fn main() -> anyhow::Result<()> {
                 user: Some("bench".into()),
                 title: Some(format!("rss-bench-{i}.md")),
             };
-            NewJob::new(tenant.clone(), JobKind::TRANSFORM, Lane::Interactive, &job)
+            NewJob::new(tenant.clone(), &job).lane(Lane::Interactive)
         })
         .collect();
     for chunk in batch.chunks(500) {

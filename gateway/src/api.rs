@@ -12,17 +12,18 @@ use axum::Json;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use onomancer_shared::decisions::DecisionStore;
 use onomancer_shared::tenant::TenantContext;
-use onomancer_shared::{JobId, JobKind, Lane, NewJob};
+use onomancer_shared::{JobId, NewJob};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::body::{read_body, require_json};
 use crate::error::{rfc3339, ApiError};
 use crate::extract::{JsonPath, JsonQuery};
-use crate::jobs::{DocumentSource, Origin, TransformJob, PAYLOAD_VERSION};
 use crate::startup::{DEFAULT_DEADLINE, SMALL_BODY_LIMIT};
 use crate::state::{transform_quota, AppState};
 use crate::{header_str, valid_delivery_id};
+use onomancer_shared::payloads::PAYLOAD_VERSION;
+use onomancer_shared::transform_job::{DocumentSource, Origin, TransformJob};
 
 /// The tenant behind the request's bearer key.
 pub struct ApiTenant(pub Arc<TenantContext>);
@@ -145,12 +146,7 @@ pub async fn create_transform(
         user: None,
         title: None,
     };
-    let mut new = NewJob::new(
-        tenant.tenant_id.clone(),
-        JobKind::TRANSFORM,
-        Lane::Default,
-        &job,
-    );
+    let mut new = NewJob::new(tenant.tenant_id.clone(), &job);
     if let Some(k) = idempotency {
         new = new.idempotency_key(format!("api:{k}"));
     }

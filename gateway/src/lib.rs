@@ -12,7 +12,6 @@ pub mod error;
 pub mod extract;
 pub mod github;
 pub mod http_settings;
-pub mod jobs;
 pub mod linear;
 pub mod metrics;
 mod serve;

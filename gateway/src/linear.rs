@@ -9,18 +9,18 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use onomancer_shared::{JobKind, Lane, NewJob};
+use onomancer_shared::NewJob;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::body::{read_body, require_json};
 use crate::error::ApiError;
 use crate::extract::JsonPath;
-use crate::jobs::{bounded_body, LinearActivityJob, PAYLOAD_VERSION};
 use crate::signature::HmacCheck;
 use crate::startup::{LINEAR_DEADLINE, SMALL_BODY_LIMIT};
 use crate::state::AppState;
 use crate::{header_str, tenant_for_webhook, valid_delivery_id};
+use onomancer_shared::payloads::{bounded_body, LinearActivityJob, PAYLOAD_VERSION};
 
 /// Deliveries stamped further than this from now are refused (replay protection).
 pub const MAX_CLOCK_SKEW_MS: i64 = 60_000;
@@ -235,13 +235,8 @@ pub async fn webhook(
     }
     let entity = hook.entity.clone();
     let job = hook.into_job(&delivery);
-    let new = NewJob::new(
-        tenant.tenant_id.clone(),
-        JobKind::LINEAR_ACTIVITY,
-        Lane::Default,
-        &job,
-    )
-    .idempotency_key(format!("linear:{delivery}"));
+    let new =
+        NewJob::new(tenant.tenant_id.clone(), &job).idempotency_key(format!("linear:{delivery}"));
     let e = &state.admit_and_enqueue(&tenant, new).await?;
     state.metrics.webhook(
         "linear",

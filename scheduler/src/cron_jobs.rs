@@ -4,8 +4,8 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use onomancer_shared::{JobKind, Lane, NewJob, Persona, TenantId};
-use serde::{Deserialize, Serialize};
+use onomancer_shared::payloads::DigestPayload;
+use onomancer_shared::{NewJob, Persona, TenantId};
 
 /// One tenant's digest schedule.
 #[derive(Clone, Debug)]
@@ -29,17 +29,6 @@ impl DigestSchedule {
             schedule,
         })
     }
-}
-
-/// Payload of a digest job.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct DigestPayload {
-    /// Audience.
-    pub persona: Persona,
-    /// Start of the period covered (the previous fire), RFC 3339.
-    pub period_start: DateTime<Utc>,
-    /// End of the period (this fire).
-    pub period_end: DateTime<Utc>,
 }
 
 /// Finds fires between the last check and now.
@@ -72,9 +61,10 @@ impl DueJobs {
                         persona: persona.clone(),
                         period_start: week_before,
                         period_end: fire,
+                        interaction_token: None,
                     };
                     jobs.push(
-                        NewJob::new(s.tenant.clone(), JobKind::DIGEST, Lane::Bulk, &payload)
+                        NewJob::new(s.tenant.clone(), &payload)
                             .idempotency_key(format!("digest:{persona}:{}", fire.to_rfc3339())),
                     );
                 }
@@ -103,6 +93,13 @@ mod tests {
             Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap(),
         );
         assert_eq!(jobs.len(), 4);
+        assert_eq!(
+            (&jobs[0].kind, jobs[0].lane),
+            (
+                &onomancer_shared::JobKind::Digest,
+                onomancer_shared::Lane::Bulk
+            )
+        );
         assert!(jobs[0]
             .idempotency_key
             .as_deref()

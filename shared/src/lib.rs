@@ -30,7 +30,7 @@ pub mod upstream;
 pub mod usage;
 
 pub use ids::{ContentHash, JobId, Persona, TenantId};
-pub use job::{Envelope, JobError, JobKind, JobOutcome, Lane, NewJob};
+pub use job::{Envelope, JobError, JobKind, JobOutcome, JobPayload, Lane, NewJob};
 pub use keys::KeySpace;
 pub use redis_conn::RedisConn;
 pub use text::SharedText;

@@ -1,8 +1,15 @@
-//! The job payloads the gateway writes (msgpack, named fields, version `v`), one per job kind.
-//! Workers decode them with `Envelope::payload_as` into the same types, so the two cannot drift;
-//! fields are only ever added (with a default), never renamed.
+//! The job payloads, one type per job kind, each naming its kind and lane ([`JobPayload`]):
+//! the gateway, the scheduler, the CLI and the worker's follow-up jobs build jobs from them
+//! (`NewJob::new`), and the worker decodes them with `Envelope::payload_as` into the same types,
+//! so producers and handlers cannot drift. Msgpack with named fields; fields are only ever added
+//! (with a default), never renamed. The `transform` payload is in [`crate::transform_job`].
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::ids::Persona;
+use crate::job::{JobKind, JobPayload, Lane};
+use crate::transform_job::TransformJob;
 
 /// Payload version written by this build.
 pub const PAYLOAD_VERSION: u8 = 1;
@@ -51,6 +58,11 @@ pub struct BuildStatusJob {
     pub url: Option<String>,
 }
 
+impl JobPayload for BuildStatusJob {
+    const KIND: JobKind = JobKind::BuildStatus;
+    const LANE: Lane = Lane::Default;
+}
+
 /// `github.activity`: a pull request, release or push, for notifications and digests.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GithubActivityJob {
@@ -68,6 +80,11 @@ pub struct GithubActivityJob {
     pub actor: Option<String>,
     /// What happened, per event.
     pub detail: ActivityDetail,
+}
+
+impl JobPayload for GithubActivityJob {
+    const KIND: JobKind = JobKind::GithubActivity;
+    const LANE: Lane = Lane::Default;
 }
 
 /// Event-specific facts of an activity.
@@ -165,7 +182,10 @@ pub struct LinearActivityJob {
     pub labels: Vec<String>,
 }
 
-pub use crate::transform_job::{DocumentSource, Origin, TransformJob};
+impl JobPayload for LinearActivityJob {
+    const KIND: JobKind = JobKind::LinearActivity;
+    const LANE: Lane = Lane::Default;
+}
 
 /// The `command` of a *Record decision* message command (message command names may hold spaces
 /// and capitals; jobs and role config use this key).
@@ -198,6 +218,11 @@ pub struct DiscordCommandJob {
     pub transform: Option<TransformJob>,
 }
 
+impl JobPayload for DiscordCommandJob {
+    const KIND: JobKind = JobKind::DiscordCommand;
+    const LANE: Lane = Lane::Interactive;
+}
+
 impl DiscordCommandJob {
     /// A string option, trimmed; `None` when absent, not a string, or blank.
     pub fn option(&self, name: &str) -> Option<&str> {
@@ -209,10 +234,60 @@ impl DiscordCommandJob {
     }
 }
 
+/// `digest`: one persona's digest of a tenant's activity over a period, written weekly by the
+/// scheduler (bulk lane) and on demand by `/digest` (default lane).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DigestPayload {
+    /// Audience.
+    pub persona: Persona,
+    /// Start of the period covered (inclusive; the previous fire for the scheduler).
+    pub period_start: DateTime<Utc>,
+    /// End of the period (exclusive; the fire for the scheduler).
+    pub period_end: DateTime<Utc>,
+    /// `/digest`'s interaction token: the digest then edits that deferred reply instead of
+    /// posting to the notification channel. Set it on one job only (a one-persona `/digest`):
+    /// every job given the token would edit the same `@original` message, and the token expires
+    /// 15 minutes after the command. Absent from the scheduler's jobs (and decoded as `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interaction_token: Option<String>,
+}
+
+impl JobPayload for DigestPayload {
+    const KIND: JobKind = JobKind::Digest;
+    const LANE: Lane = Lane::Bulk;
+}
+
+/// `diag.noop`: does nothing (benchmarks, smoke tests). The worker never reads its payload.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NoopPayload {}
+
+impl JobPayload for NoopPayload {
+    const KIND: JobKind = JobKind::Noop;
+    const LANE: Lane = Lane::Default;
+}
+
+/// `diag.sleep`: operational checks of long jobs, claim extension, retries and shutdown.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SleepPayload {
+    /// How long to sleep, ms.
+    pub ms: u64,
+    /// Fail this many first attempts with a retryable error (exercises the retry path).
+    #[serde(default)]
+    pub fail_attempts: u32,
+    /// Fail terminally with this message.
+    #[serde(default)]
+    pub terminal: Option<String>,
+}
+
+impl JobPayload for SleepPayload {
+    const KIND: JobKind = JobKind::Sleep;
+    const LANE: Lane = Lane::Default;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{JobId, JobKind, Lane, NewJob, TenantId};
+    use crate::{JobId, NewJob, TenantId};
 
     #[test]
     fn a_command_job_reads_back_as_written_and_options_are_trimmed() {
@@ -234,13 +309,7 @@ mod tests {
             quota_consumed: false,
             transform: None,
         };
-        let env = NewJob::new(
-            TenantId::new("acme"),
-            JobKind::DISCORD_COMMAND,
-            Lane::Interactive,
-            &job,
-        )
-        .into_envelope(JobId::generate(), 0);
+        let env = NewJob::new(TenantId::new("acme"), &job).into_envelope(JobId::generate(), 0);
         let back: DiscordCommandJob = env.payload_as().unwrap();
         assert_eq!(back, job);
         assert_eq!(back.option("query"), Some("pricing"));

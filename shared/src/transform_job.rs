@@ -4,9 +4,9 @@
 
 use std::borrow::Cow;
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::job::{Envelope, JobError, JobKind, JobPayload, Lane};
 use crate::text::SharedText;
 
 /// Where the document comes from.
@@ -90,6 +90,11 @@ pub struct TransformJob {
     pub title: Option<String>,
 }
 
+impl JobPayload for TransformJob {
+    const KIND: JobKind = JobKind::Transform;
+    const LANE: Lane = Lane::Default;
+}
+
 /// Just the pasted text of a payload, borrowed from its bytes.
 #[derive(Deserialize)]
 struct PastedProbe<'a> {
@@ -109,12 +114,19 @@ enum SourceProbe<'a> {
 }
 
 impl TransformJob {
-    /// Decodes a payload for a run. A pasted document comes back apart, as a view into
-    /// `payload` (no copy: the worker keeps the payload for the job's whole run anyway, and the
-    /// document is sent from there in every persona's request); its `text` in the job is left
-    /// empty.
-    pub fn decode_shared(
-        payload: &Bytes,
+    /// Decodes a `transform` job's payload for a run (refusing, terminally, a job of another
+    /// kind or an invalid payload). A pasted document comes back apart, as a view into the
+    /// job's payload (no copy: the worker keeps the payload for the job's whole run anyway, and
+    /// the document is sent from there in every persona's request); its `text` in the job is
+    /// left empty.
+    pub fn decode_shared(job: &Envelope) -> Result<(TransformJob, Option<SharedText>), JobError> {
+        job.expect_kind(&Self::KIND)?;
+        Self::decode_payload(&job.payload)
+            .map_err(|e| JobError::terminal(format!("payload of {} is not valid: {e}", job.kind)))
+    }
+
+    fn decode_payload(
+        payload: &bytes::Bytes,
     ) -> Result<(TransformJob, Option<SharedText>), rmp_serde::decode::Error> {
         let mut job: TransformJob = rmp_serde::from_slice(payload)?;
         let DocumentSource::Text { text } = &mut job.source else {
@@ -138,6 +150,7 @@ impl TransformJob {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{JobId, NewJob, TenantId};
 
     fn job(source: DocumentSource) -> TransformJob {
         TransformJob {
@@ -151,16 +164,18 @@ mod tests {
         }
     }
 
+    fn envelope(job: &TransformJob) -> Envelope {
+        NewJob::new(TenantId::new("thj"), job).into_envelope(JobId::generate(), 0)
+    }
+
     #[test]
     fn a_pasted_document_is_read_in_place() {
         let text = "# PRD\n\nThe «checkout» must answer fast.\n".repeat(50);
-        let payload = Bytes::from(
-            rmp_serde::to_vec_named(&job(DocumentSource::Text { text: text.clone() })).unwrap(),
-        );
-        let (decoded, pasted) = TransformJob::decode_shared(&payload).unwrap();
+        let env = envelope(&job(DocumentSource::Text { text: text.clone() }));
+        let (decoded, pasted) = TransformJob::decode_shared(&env).unwrap();
         let pasted = pasted.unwrap();
         assert_eq!(pasted, *text.as_str());
-        let range = payload.as_ptr_range();
+        let range = env.payload.as_ptr_range();
         assert!(
             range.contains(&pasted.parts()[0].as_ptr()),
             "a view into the payload"
@@ -175,8 +190,27 @@ mod tests {
         let url = job(DocumentSource::Url {
             url: "https://example.com/doc".into(),
         });
-        let payload = Bytes::from(rmp_serde::to_vec_named(&url).unwrap());
-        assert_eq!(TransformJob::decode_shared(&payload).unwrap(), (url, None));
-        assert!(TransformJob::decode_shared(&Bytes::from_static(b"\xc1")).is_err());
+        assert_eq!(
+            TransformJob::decode_shared(&envelope(&url)).unwrap(),
+            (url, None)
+        );
+        let mut garbage = envelope(&job(DocumentSource::Url { url: "x".into() }));
+        garbage.payload = bytes::Bytes::from_static(b"\xc1");
+        let err = TransformJob::decode_shared(&garbage).unwrap_err();
+        assert!(matches!(err, JobError::Terminal { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_job_of_another_kind_is_not_read_as_a_transform() {
+        let mut env = envelope(&job(DocumentSource::Url { url: "x".into() }));
+        env.kind = JobKind::Digest;
+        let err = TransformJob::decode_shared(&env).unwrap_err();
+        assert_eq!(
+            err,
+            JobError::terminal(format!(
+                "job {} is a digest job, not transform: its payload is not read as one",
+                env.id
+            ))
+        );
     }
 }

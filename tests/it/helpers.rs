@@ -198,6 +198,12 @@ pub struct Script {
     pub limit_service: Option<String>,
 }
 
+impl onomancer_shared::JobPayload for Script {
+    const KIND: onomancer_shared::JobKind =
+        onomancer_shared::JobKind::Unknown(std::borrow::Cow::Borrowed("test.scripted"));
+    const LANE: onomancer_shared::Lane = onomancer_shared::Lane::Default;
+}
+
 /// A handler that follows each job's [`Script`] and records every run.
 #[derive(Default)]
 pub struct ScriptedHandler {
@@ -258,7 +264,7 @@ pub fn scripted(
     lane: onomancer_shared::Lane,
     script: &Script,
 ) -> onomancer_shared::NewJob {
-    onomancer_shared::NewJob::new(TenantId::new(tenant), "test.scripted", lane, script)
+    onomancer_shared::NewJob::new(TenantId::new(tenant), script).lane(lane)
 }
 
 /// A run of `n` consecutive loopback ports that are free now, each with its cluster-bus twin
@@ -303,9 +309,10 @@ pub async fn enqueue_sleeps(queue: &Queue, n: usize, ms: u64) -> Vec<JobId> {
         .map(|_| {
             onomancer_shared::NewJob::new(
                 TenantId::new("thj"),
-                onomancer_shared::JobKind::SLEEP,
-                onomancer_shared::Lane::Default,
-                &serde_json::json!({ "ms": ms }),
+                &onomancer_shared::payloads::SleepPayload {
+                    ms,
+                    ..Default::default()
+                },
             )
         })
         .collect();

@@ -15,7 +15,7 @@ use onomancer_shared::queue::JobState;
 use onomancer_shared::tenant::TenantRegistry;
 use onomancer_shared::transform_job::{DocumentSource, Origin, TransformJob};
 use onomancer_shared::usage::cost_micros;
-use onomancer_shared::{JobId, JobKind, Lane, NewJob, TenantId};
+use onomancer_shared::{JobId, NewJob, TenantId};
 use onomancer_testkit::claude_fake::{ClaudeFake, Fault, FaultMix};
 
 use crate::helpers::*;
@@ -43,12 +43,7 @@ fn transform_job(i: usize) -> NewJob {
         user: Some("paid-work-test".into()),
         title: Some(format!("Service {i}")),
     };
-    NewJob::new(
-        TenantId::new("thj"),
-        JobKind::TRANSFORM,
-        Lane::Default,
-        &job,
-    )
+    NewJob::new(TenantId::new("thj"), &job)
 }
 
 /// The repository's config with fast queue timings and a Claude rate limit that never bites.

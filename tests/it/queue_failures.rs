@@ -206,13 +206,8 @@ async fn poison_entries_are_dead_lettered_without_blocking_the_worker() {
         .xadd(&stream, "*", &[("e", &b"\xc1 not msgpack"[..])])
         .await
         .unwrap();
-    let mut future = NewJob::new(
-        tenant.clone(),
-        "test.scripted",
-        Lane::Default,
-        &Script::default(),
-    )
-    .into_envelope(JobId::generate(), 0);
+    let mut future =
+        NewJob::new(tenant.clone(), &Script::default()).into_envelope(JobId::generate(), 0);
     future.v = 7;
     let _: String = c
         .xadd(&stream, "*", &[("e", future.encode())])
@@ -291,13 +286,8 @@ async fn an_entry_of_an_unknown_envelope_version_is_dead_lettered_and_its_status
     let tenant = TenantId::new("thj");
     // A newer producer's job: status written as enqueue writes it, envelope version 7, and no
     // job-id field on the entry (only the envelope names the job).
-    let mut future = NewJob::new(
-        tenant.clone(),
-        "test.scripted",
-        Lane::Default,
-        &Script::default(),
-    )
-    .into_envelope(JobId::generate(), 0);
+    let mut future =
+        NewJob::new(tenant.clone(), &Script::default()).into_envelope(JobId::generate(), 0);
     future.v = 7;
     let stream = t.queue.keys().stream(&tenant, Lane::Default);
     let status = t.queue.keys().status(&tenant, &future.id);

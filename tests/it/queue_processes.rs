@@ -2,17 +2,19 @@
 
 use std::time::Duration;
 
+use onomancer_shared::payloads::{NoopPayload, SleepPayload};
 use onomancer_shared::queue::JobState;
-use onomancer_shared::{JobId, JobKind, Lane, NewJob, TenantId};
+use onomancer_shared::{JobId, NewJob, TenantId};
 
 use crate::helpers::*;
 
 fn sleep_job(ms: u64) -> NewJob {
     NewJob::new(
         TenantId::new("thj"),
-        JobKind::SLEEP,
-        Lane::Default,
-        &serde_json::json!({ "ms": ms }),
+        &SleepPayload {
+            ms,
+            ..SleepPayload::default()
+        },
     )
 }
 
@@ -116,7 +118,7 @@ async fn ten_thousand_jobs_through_three_worker_processes_none_lost_none_twice()
     let mut ids = Vec::new();
     for _ in 0..10 {
         let batch: Vec<NewJob> = (0..1000)
-            .map(|_| NewJob::new(TenantId::new("thj"), JobKind::NOOP, Lane::Default, &()))
+            .map(|_| NewJob::new(TenantId::new("thj"), &NoopPayload {}))
             .collect();
         ids.extend(
             t.queue
@@ -186,13 +188,14 @@ async fn a_worker_process_exports_queue_metrics() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let mut jobs: Vec<NewJob> = (0..5)
-        .map(|_| NewJob::new(TenantId::new("thj"), JobKind::NOOP, Lane::Default, &()))
+        .map(|_| NewJob::new(TenantId::new("thj"), &NoopPayload {}))
         .collect();
     jobs.push(NewJob::new(
         TenantId::new("thj"),
-        JobKind::SLEEP,
-        Lane::Default,
-        &serde_json::json!({"ms": 0, "terminal": "no"}),
+        &SleepPayload {
+            terminal: Some("no".into()),
+            ..SleepPayload::default()
+        },
     ));
     let ids: Vec<JobId> = t
         .queue

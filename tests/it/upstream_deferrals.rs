@@ -26,6 +26,12 @@ struct Plan {
     own_limit: bool,
 }
 
+impl onomancer_shared::JobPayload for Plan {
+    const KIND: onomancer_shared::JobKind =
+        onomancer_shared::JobKind::Unknown(std::borrow::Cow::Borrowed("test.limited"));
+    const LANE: Lane = Lane::Default;
+}
+
 /// One run: when it started, when it ended, its attempt.
 type Run = (Instant, Instant, u32);
 
@@ -66,7 +72,7 @@ impl JobHandler for Limited {
 }
 
 fn limited_job(plan: &Plan) -> NewJob {
-    NewJob::new(TenantId::new("thj"), "test.limited", Lane::Default, plan)
+    NewJob::new(TenantId::new("thj"), plan)
 }
 
 async fn settled(t: &TestQueue, id: &JobId) -> onomancer_shared::queue::JobStatus {

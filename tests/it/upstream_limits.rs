@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use onomancer_shared::integrations::discord::nonce_for;
 use onomancer_shared::payloads::BuildStatusJob;
 use onomancer_shared::queue::JobState;
-use onomancer_shared::{JobId, JobKind, Lane, NewJob, TenantId};
+use onomancer_shared::{JobId, NewJob, TenantId};
 use onomancer_testkit::discord_fake::DiscordFake;
 
 use crate::helpers::*;
@@ -110,12 +110,7 @@ fn build_status(i: usize, channels: usize) -> NewJob {
         conclusion: Some("success".into()),
         url: None,
     };
-    NewJob::new(
-        TenantId::new("thj"),
-        JobKind::BUILD_STATUS,
-        Lane::Default,
-        &job,
-    )
+    NewJob::new(TenantId::new("thj"), &job)
 }
 
 /// `jobs` build-status deliveries through `workers` worker processes; checks every delivery is

@@ -14,17 +14,18 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use chrono::Utc;
-use onomancer_shared::{JobKind, Lane, NewJob};
+use onomancer_shared::NewJob;
 
 use crate::body::{read_body, require_json};
 use crate::error::{quota_message, rate_message, ApiError};
 use crate::header_str;
-use crate::jobs::{DiscordCommandJob, DocumentSource, Origin, TransformJob, PAYLOAD_VERSION};
 use crate::signature::DiscordSignature;
 use crate::startup::{DISCORD_BODY_LIMIT, DISCORD_DEADLINE};
 use crate::state::AppState;
 use commands::{CommandKind, CommandSpec};
 use interaction::{deferred, ephemeral, pong, CommandData, Interaction, APPLICATION_COMMAND, PING};
+use onomancer_shared::payloads::{DiscordCommandJob, PAYLOAD_VERSION};
+use onomancer_shared::transform_job::{DocumentSource, Origin, TransformJob};
 use serde_json::Value;
 
 /// The interactions handler. The verifier and well-formed signature headers are required
@@ -196,13 +197,8 @@ async fn command(state: &AppState, ix: Interaction) -> Result<Value, ApiError> {
         quota_consumed: consumed_at.is_some(),
         transform,
     };
-    let new = NewJob::new(
-        tenant.tenant_id.clone(),
-        JobKind::DISCORD_COMMAND,
-        Lane::Interactive,
-        &job,
-    )
-    .idempotency_key(format!("discord:{}", ix.id));
+    let new =
+        NewJob::new(tenant.tenant_id.clone(), &job).idempotency_key(format!("discord:{}", ix.id));
     if consumes_quota {
         state
             .enqueue_with_refund(&tenant, vec![new], consumed_at)

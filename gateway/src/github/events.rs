@@ -3,10 +3,10 @@
 
 use serde::Deserialize;
 
-use crate::jobs::{
-    bounded_body, ActivityDetail, BuildStatusJob, DocumentSource, GithubActivityJob, Origin,
-    TransformJob, PAYLOAD_VERSION,
+use onomancer_shared::payloads::{
+    bounded_body, ActivityDetail, BuildStatusJob, GithubActivityJob, PAYLOAD_VERSION,
 };
+use onomancer_shared::transform_job::{DocumentSource, Origin, TransformJob};
 
 #[derive(Deserialize)]
 struct Repository {

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
-use onomancer_shared::{JobKind, Lane, NewJob};
+use onomancer_shared::NewJob;
 use serde_json::json;
 
 use crate::body::{read_body, require_json};
@@ -108,28 +108,19 @@ pub async fn webhook(
             );
         }
         Classified::BuildStatus(job) => (
-            vec![NewJob::new(tid, JobKind::BUILD_STATUS, Lane::Default, &job)
-                .idempotency_key(key("build_status"))],
+            vec![NewJob::new(tid, &job).idempotency_key(key("build_status"))],
             None,
         ),
         Classified::Activity(activity, transform) => {
-            let mut jobs = vec![NewJob::new(
-                tid.clone(),
-                JobKind::GITHUB_ACTIVITY,
-                Lane::Default,
-                &*activity,
-            )
-            .idempotency_key(key("activity"))];
+            let mut jobs =
+                vec![NewJob::new(tid.clone(), &*activity).idempotency_key(key("activity"))];
             let mut transform_at = None;
             if let Some(t) = transform {
                 let now = Utc::now();
                 match state.consume_transform(&tenant, now).await {
                     Ok(_) => {
                         transform_at = Some((jobs.len(), now));
-                        jobs.push(
-                            NewJob::new(tid, JobKind::TRANSFORM, Lane::Default, &t)
-                                .idempotency_key(key("transform")),
-                        );
+                        jobs.push(NewJob::new(tid, &t).idempotency_key(key("transform")));
                     }
                     // The activity is still recorded: refusing the delivery would lose it
                     // (GitHub does not retry). The refusal is counted in the metrics.

@@ -69,7 +69,7 @@ async fn transform_is_deferred_and_enqueued_on_the_interactive_lane() {
     assert_eq!(reply(&app, &ix).await, json!({"type": 5}));
     let jobs = app.jobs("acme", Lane::Interactive).await;
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].kind.as_str(), JobKind::DISCORD_COMMAND);
+    assert_eq!(jobs[0].kind, JobKind::DiscordCommand);
     let p = payload(&jobs[0]);
     assert_eq!(p["command"], "transform");
     assert_eq!(p["token"], ix["token"]);

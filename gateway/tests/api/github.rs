@@ -13,35 +13,31 @@ async fn every_fixture_is_accepted_and_stored_as_the_right_job_kind() {
         (
             "workflow_run",
             "workflow_run.completed.json",
-            JobKind::BUILD_STATUS,
+            JobKind::BuildStatus,
         ),
         (
             "workflow_run",
             "workflow_run.requested.json",
-            JobKind::BUILD_STATUS,
+            JobKind::BuildStatus,
         ),
         (
             "check_suite",
             "check_suite.completed.json",
-            JobKind::BUILD_STATUS,
+            JobKind::BuildStatus,
         ),
-        ("status", "status.json", JobKind::BUILD_STATUS),
+        ("status", "status.json", JobKind::BuildStatus),
         (
             "pull_request",
             "pull_request.opened.json",
-            JobKind::GITHUB_ACTIVITY,
+            JobKind::GithubActivity,
         ),
         (
             "pull_request",
             "pull_request.closed.json",
-            JobKind::GITHUB_ACTIVITY,
+            JobKind::GithubActivity,
         ),
-        (
-            "release",
-            "release.published.json",
-            JobKind::GITHUB_ACTIVITY,
-        ),
-        ("push", "push.json", JobKind::GITHUB_ACTIVITY),
+        ("release", "release.published.json", JobKind::GithubActivity),
+        ("push", "push.json", JobKind::GithubActivity),
     ];
     for (i, (event, file, _)) in cases.iter().enumerate() {
         let resp = app
@@ -54,7 +50,7 @@ async fn every_fixture_is_accepted_and_stored_as_the_right_job_kind() {
     let jobs = app.jobs("acme", Lane::Default).await;
     assert_eq!(jobs.len(), cases.len());
     for ((event, file, kind), job) in cases.iter().zip(&jobs) {
-        assert_eq!(job.kind.as_str(), *kind, "{file}");
+        assert_eq!(job.kind, *kind, "{file}");
         assert_eq!(job.tenant.as_str(), "acme");
         let p = payload(job);
         assert_eq!(p["event"], *event, "{file}");
@@ -129,8 +125,8 @@ async fn a_push_touching_documents_also_enqueues_a_transform_that_counts_against
     let resp = app.github("acme", "push", "push-1", &docs_push()).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let jobs = app.jobs("acme", Lane::Default).await;
-    let kinds: Vec<&str> = jobs.iter().map(|j| j.kind.as_str()).collect();
-    assert_eq!(kinds, [JobKind::GITHUB_ACTIVITY, JobKind::TRANSFORM]);
+    let kinds: Vec<&JobKind> = jobs.iter().map(|j| &j.kind).collect();
+    assert_eq!(kinds, [&JobKind::GithubActivity, &JobKind::Transform]);
     let t = payload(&jobs[1]);
     assert_eq!(t["source"]["type"], "github_files");
     assert_eq!(t["source"]["repo"], "acme/product");
@@ -166,13 +162,13 @@ async fn a_push_over_quota_still_records_the_activity() {
     .await;
     let resp = app.github("acme", "push", "push-q", &docs_push()).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let kinds: Vec<String> = app
+    let kinds: Vec<JobKind> = app
         .jobs("acme", Lane::Default)
         .await
-        .iter()
-        .map(|j| j.kind.to_string())
+        .into_iter()
+        .map(|j| j.kind)
         .collect();
-    assert_eq!(kinds, [JobKind::GITHUB_ACTIVITY]);
+    assert_eq!(kinds, [JobKind::GithubActivity]);
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ async fn an_issue_change_becomes_a_linear_activity_job() {
     assert_eq!(resp.status(), StatusCode::OK);
     let jobs = app.jobs("acme", Lane::Default).await;
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].kind.as_str(), JobKind::LINEAR_ACTIVITY);
+    assert_eq!(jobs[0].kind, JobKind::LinearActivity);
     let p = payload(&jobs[0]);
     assert_eq!(p["entity"], "Issue");
     assert_eq!(p["action"], "update");

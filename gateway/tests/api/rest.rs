@@ -38,7 +38,7 @@ async fn a_transform_is_accepted_stored_and_readable_only_by_its_tenant() {
     let jobs = app.jobs("acme", Lane::Default).await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].id.as_str(), id);
-    assert_eq!(jobs[0].kind.as_str(), JobKind::TRANSFORM);
+    assert_eq!(jobs[0].kind, JobKind::Transform);
     let p = payload(&jobs[0]);
     assert_eq!(
         p["source"],
@@ -50,7 +50,7 @@ async fn a_transform_is_accepted_stored_and_readable_only_by_its_tenant() {
     assert_eq!(status.status(), StatusCode::OK);
     let s: Value = status.json().await.unwrap();
     assert_eq!(s["state"], "queued");
-    assert_eq!(s["kind"], JobKind::TRANSFORM);
+    assert_eq!(s["kind"], "transform");
 
     assert_eq!(
         get(&app, OTHER_API_KEY, &format!("/v1/jobs/{id}"))

@@ -1,11 +1,14 @@
-//! Envelope encoding (versions, backward compatibility) and how job errors combine.
+//! Envelope encoding (versions, backward compatibility), job kinds and kind-checked payloads, and
+//! how job errors combine.
 
 use super::*;
+use crate::payloads::{DigestPayload, NoopPayload, SleepPayload};
+use crate::Persona;
 
 fn sample() -> Envelope {
-    NewJob::new(
+    NewJob::untyped(
         TenantId::new("thj"),
-        JobKind::NOOP,
+        JobKind::Noop,
         Lane::Default,
         &serde_json::json!({"a": 1}),
     )
@@ -94,6 +97,142 @@ fn envelopes_without_the_deferral_field_still_decode() {
     }
     let old_view: OldReader = rmp_serde::from_slice(&deferred.encode()).unwrap();
     assert_eq!((old_view.v, old_view.attempt), (1, e.attempt));
+}
+
+#[test]
+fn kinds_keep_their_wire_names_and_unknown_names_are_kept() {
+    let names = [
+        "transform",
+        "github.build_status",
+        "github.activity",
+        "linear.activity",
+        "discord.command",
+        "digest",
+        "diag.noop",
+        "diag.sleep",
+    ];
+    for (kind, name) in JobKind::KNOWN.iter().zip(names) {
+        assert_eq!(kind.as_str(), name);
+        assert_eq!(JobKind::parse(name), *kind);
+        // Encoded exactly as the former `JobKind(String)` (a msgpack str).
+        assert_eq!(
+            rmp_serde::to_vec_named(kind).unwrap(),
+            rmp_serde::to_vec_named(name).unwrap()
+        );
+        let back: JobKind = rmp_serde::from_slice(&rmp_serde::to_vec_named(name).unwrap()).unwrap();
+        assert_eq!(back, *kind);
+    }
+    let poison = JobKind::parse("billing.refund");
+    assert_eq!(poison, JobKind::Unknown("billing.refund".into()));
+    let mut e = sample();
+    e.kind = poison.clone();
+    assert_eq!(Envelope::decode(&e.encode()).unwrap().kind, poison);
+}
+
+#[test]
+fn an_envelope_is_byte_compatible_with_the_string_kind_it_replaced() {
+    // What a build before the `JobKind` enum wrote: the kind as a plain string field.
+    #[derive(Serialize)]
+    struct Before<'a> {
+        v: u8,
+        id: &'a JobId,
+        tenant: &'a TenantId,
+        kind: &'a str,
+        lane: Lane,
+        attempt: u32,
+        created_ms: i64,
+        idempotency_key: Option<String>,
+        trace: Option<TraceContext>,
+        #[serde(with = "serde_bytes")]
+        payload: &'a [u8],
+    }
+    let e = NewJob::new(
+        TenantId::new("thj"),
+        &SleepPayload {
+            ms: 5,
+            ..Default::default()
+        },
+    )
+    .into_envelope(JobId::generate(), 7);
+    let before = rmp_serde::to_vec_named(&Before {
+        v: 1,
+        id: &e.id,
+        tenant: &e.tenant,
+        kind: "diag.sleep",
+        lane: Lane::Default,
+        attempt: 1,
+        created_ms: 7,
+        idempotency_key: None,
+        trace: None,
+        payload: &e.payload,
+    })
+    .unwrap();
+    assert_eq!(before, e.encode());
+    assert_eq!(Envelope::decode(&before).unwrap(), e);
+}
+
+#[test]
+fn a_job_is_built_from_its_payload_and_read_back_only_as_its_kind() {
+    let digest = DigestPayload {
+        persona: Persona::new("product"),
+        period_start: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+        period_end: chrono::DateTime::from_timestamp(604_800, 0).unwrap(),
+        interaction_token: None,
+    };
+    let job = NewJob::new(TenantId::new("thj"), &digest);
+    assert_eq!((&job.kind, job.lane), (&JobKind::Digest, Lane::Bulk));
+    assert_eq!(
+        NewJob::new(TenantId::new("thj"), &digest)
+            .lane(Lane::Default)
+            .lane,
+        Lane::Default
+    );
+    let env = job.into_envelope(JobId::generate(), 0);
+    assert_eq!(env.payload_as::<DigestPayload>().unwrap(), digest);
+
+    let err = env.payload_as::<SleepPayload>().unwrap_err();
+    assert_eq!(
+        err,
+        JobError::terminal(format!(
+            "job {} is a digest job, not diag.sleep: its payload is not read as one",
+            env.id
+        ))
+    );
+    // Even a payload that would decode as the other type is refused: `{}` is a valid noop.
+    let noop = NewJob::untyped(
+        TenantId::new("thj"),
+        JobKind::Digest,
+        Lane::Bulk,
+        &NoopPayload {},
+    )
+    .into_envelope(JobId::generate(), 0);
+    assert!(matches!(
+        noop.payload_as::<NoopPayload>(),
+        Err(JobError::Terminal { .. })
+    ));
+    // A payload of the right kind that does not decode is terminal too, and says so.
+    let bad = NewJob::untyped(TenantId::new("thj"), JobKind::Digest, Lane::Bulk, &"nope")
+        .into_envelope(JobId::generate(), 0);
+    assert!(matches!(
+        bad.payload_as::<DigestPayload>(),
+        Err(JobError::Terminal { message }) if message.starts_with("payload of digest is not valid")
+    ));
+}
+
+#[test]
+fn a_retyped_job_keeps_its_identity_and_takes_the_payloads_kind() {
+    let env = sample();
+    let sleep = SleepPayload {
+        ms: 1,
+        ..Default::default()
+    };
+    let retyped = env.retyped(&sleep);
+    assert_eq!(retyped.kind, JobKind::Sleep);
+    assert_eq!(
+        (&retyped.id, &retyped.tenant, retyped.lane, retyped.attempt),
+        (&env.id, &env.tenant, env.lane, env.attempt)
+    );
+    assert_eq!(retyped.payload_as::<SleepPayload>().unwrap(), sleep);
 }
 
 #[test]

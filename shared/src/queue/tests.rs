@@ -34,8 +34,17 @@ fn spec(burst: u32) -> RateSpec {
     }
 }
 
+/// A test job's payload: its idempotency key.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Admitted(String);
+
+impl crate::job::JobPayload for Admitted {
+    const KIND: JobKind = JobKind::Unknown(std::borrow::Cow::Borrowed("test.admitted"));
+    const LANE: Lane = Lane::Interactive;
+}
+
 fn job(tenant: &TenantId, key: &str) -> NewJob {
-    NewJob::new(tenant.clone(), "test.admitted", Lane::Interactive, &key).idempotency_key(key)
+    NewJob::new(tenant.clone(), &Admitted(key.to_owned())).idempotency_key(key)
 }
 
 async fn stream_len(q: &Queue, tenant: &TenantId) -> u64 {
@@ -245,4 +254,166 @@ async fn the_combined_and_two_call_paths_decide_alike() {
         assert_eq!(status_hashes(&q, tenant).await, 3);
         assert_eq!(enqueued_metric(&q, tenant), 3);
     }
+}
+
+/// Enqueues `payload`'s job and reads it back from its lane's stream: the kind and lane its type
+/// names are the ones stored (in the envelope and the status hash), and the payload reads back
+/// as its own type. Returns the kind, so the caller can check every kind is covered.
+async fn round_trip<P>(q: &Queue, tenant: &TenantId, payload: P) -> JobKind
+where
+    P: crate::job::JobPayload + PartialEq + std::fmt::Debug,
+{
+    let enqueued = q
+        .enqueue(NewJob::new(tenant.clone(), &payload))
+        .await
+        .unwrap();
+    let entries: redis::streams::StreamRangeReply = q
+        .conn()
+        .xrange_all(q.keys().stream(tenant, P::LANE))
+        .await
+        .unwrap();
+    let entry = entries
+        .ids
+        .iter()
+        .find(|e| e.get::<String>("i").as_deref() == Some(enqueued.id.as_str()))
+        .unwrap_or_else(|| panic!("{} is on the {} lane", P::KIND, P::LANE));
+    let bytes: Vec<u8> = entry.get("e").expect("the entry carries its envelope");
+    let env = crate::job::Envelope::decode(&bytes).unwrap();
+    assert_eq!((&env.kind, env.lane), (&P::KIND, P::LANE));
+    assert_eq!(env.payload_as::<P>().unwrap(), payload);
+    let status = q.status(tenant, &enqueued.id).await.unwrap().unwrap();
+    assert_eq!(
+        (status.kind.as_str(), status.lane),
+        (P::KIND.as_str(), P::LANE)
+    );
+    P::KIND
+}
+
+#[tokio::test]
+async fn every_payload_type_keeps_its_kind_and_lane_through_the_queue() {
+    use crate::payloads::*;
+    use crate::transform_job::{DocumentSource, Origin, TransformJob};
+
+    let (q, _adm, _guard) = queue().await;
+    let tenant = TenantId::new("acme");
+    let t = &tenant;
+    let at = |s| chrono::DateTime::from_timestamp(s, 0).unwrap();
+    let kinds = [
+        round_trip(
+            &q,
+            t,
+            TransformJob {
+                v: PAYLOAD_VERSION,
+                source: DocumentSource::Text {
+                    text: "# PRD".into(),
+                },
+                personas: vec!["product".into()],
+                product: None,
+                origin: Origin::Api,
+                user: None,
+                title: None,
+            },
+        )
+        .await,
+        round_trip(
+            &q,
+            t,
+            BuildStatusJob {
+                v: PAYLOAD_VERSION,
+                delivery: "d1".into(),
+                event: "status".into(),
+                action: None,
+                repo: "acme/app".into(),
+                name: "ci".into(),
+                branch: None,
+                sha: "abc".into(),
+                status: Some("success".into()),
+                conclusion: None,
+                url: None,
+            },
+        )
+        .await,
+        round_trip(
+            &q,
+            t,
+            GithubActivityJob {
+                v: PAYLOAD_VERSION,
+                delivery: "d2".into(),
+                event: "release".into(),
+                action: Some("published".into()),
+                repo: "acme/app".into(),
+                actor: None,
+                detail: ActivityDetail::Release {
+                    tag: "v1".into(),
+                    name: None,
+                    url: "https://example.com".into(),
+                    prerelease: false,
+                    draft: false,
+                },
+            },
+        )
+        .await,
+        round_trip(
+            &q,
+            t,
+            LinearActivityJob {
+                v: PAYLOAD_VERSION,
+                delivery: "d3".into(),
+                action: "create".into(),
+                entity: "Issue".into(),
+                id: None,
+                identifier: Some("ENG-1".into()),
+                title: None,
+                team: None,
+                state: None,
+                url: None,
+                actor: None,
+                changed: Vec::new(),
+                created_at: None,
+                body: None,
+                labels: Vec::new(),
+            },
+        )
+        .await,
+        round_trip(
+            &q,
+            t,
+            DiscordCommandJob {
+                v: PAYLOAD_VERSION,
+                interaction_id: "1".into(),
+                application_id: "2".into(),
+                token: "t".into(),
+                command: "usage".into(),
+                options: Default::default(),
+                guild_id: "g".into(),
+                channel_id: None,
+                user_id: None,
+                quota_consumed: false,
+                transform: None,
+            },
+        )
+        .await,
+        round_trip(
+            &q,
+            t,
+            DigestPayload {
+                persona: crate::Persona::new("product"),
+                period_start: at(0),
+                period_end: at(604_800),
+                interaction_token: None,
+            },
+        )
+        .await,
+        round_trip(&q, t, NoopPayload {}).await,
+        round_trip(
+            &q,
+            t,
+            SleepPayload {
+                ms: 3,
+                ..SleepPayload::default()
+            },
+        )
+        .await,
+    ];
+    assert_eq!(kinds, JobKind::KNOWN, "every known kind has a payload type");
 }

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use onomancer_shared::integrations::fetch::{
-    DocumentSource, FetchError, FetchPolicy, Fetcher, GitHubAuth, SourceKind,
+    FetchError, FetchPolicy, Fetcher, GitHubAuth, ParsedSource, SourceKind,
 };
 use onomancer_shared::integrations::google::{GoogleClient, GoogleConfig};
 use onomancer_shared::JobError;
@@ -122,7 +122,7 @@ fn local_policy(base: &Url) -> FetchPolicy {
 }
 
 async fn refusal(policy: FetchPolicy, link: &str) -> String {
-    let source = DocumentSource::parse(link).unwrap();
+    let source = ParsedSource::parse(link).unwrap();
     let err = Fetcher::new(policy).fetch(&source, None).await.unwrap_err();
     let message = err.to_string();
     assert!(
@@ -136,7 +136,7 @@ async fn refusal(policy: FetchPolicy, link: &str) -> String {
 async fn a_github_blob_link_is_read_from_its_raw_url() {
     let (base, _server) = file_server().await;
     let source =
-        DocumentSource::parse("https://github.com/0xHoneyJar/onomancer/blob/main/docs/prd.md")
+        ParsedSource::parse("https://github.com/0xHoneyJar/onomancer/blob/main/docs/prd.md")
             .unwrap();
     let doc = Fetcher::new(local_policy(&base))
         .fetch(&source, None)
@@ -154,7 +154,7 @@ async fn a_github_blob_link_is_read_from_its_raw_url() {
 async fn with_a_token_github_files_come_from_the_contents_api() {
     let (base, _server) = file_server().await;
     let source =
-        DocumentSource::parse("https://github.com/o/private/blob/main/docs/plan.md").unwrap();
+        ParsedSource::parse("https://github.com/o/private/blob/main/docs/plan.md").unwrap();
     let mut policy = local_policy(&base);
     let err = Fetcher::new(policy.clone())
         .fetch(&source, None)
@@ -175,7 +175,7 @@ async fn a_host_name_is_resolved_once_and_the_connection_pinned_to_it() {
     let by_name = Url::parse(&format!("http://localhost:{}", base.port().unwrap())).unwrap();
     let policy = FetchPolicy::default().with_override(SourceKind::GitHubFile, by_name);
     let source =
-        DocumentSource::parse("https://github.com/0xHoneyJar/onomancer/blob/main/docs/prd.md")
+        ParsedSource::parse("https://github.com/0xHoneyJar/onomancer/blob/main/docs/prd.md")
             .unwrap();
     let doc = Fetcher::new(policy).fetch(&source, None).await.unwrap();
     assert_eq!(doc.text, "# PRD\nShip it.\n");
@@ -184,7 +184,7 @@ async fn a_host_name_is_resolved_once_and_the_connection_pinned_to_it() {
 #[tokio::test]
 async fn a_discord_attachment_is_read_with_its_signed_query() {
     let (base, _server) = file_server().await;
-    let source = DocumentSource::parse(
+    let source = ParsedSource::parse(
         "https://cdn.discordapp.com/attachments/1100/1200/notes.md?ex=67&is=66&hm=abc",
     )
     .unwrap();
@@ -287,7 +287,7 @@ async fn binary_content_is_refused_and_bad_utf8_is_decoded_with_a_note() {
         "refused: content type image/png is not a text document (use Markdown, plain text, or a Google Doc)"
     );
     let source =
-        DocumentSource::parse("https://cdn.discordapp.com/attachments/1/2/latin1.txt").unwrap();
+        ParsedSource::parse("https://cdn.discordapp.com/attachments/1/2/latin1.txt").unwrap();
     let doc = Fetcher::new(local_policy(&base))
         .fetch(&source, None)
         .await
@@ -312,7 +312,7 @@ async fn a_redirect_to_an_unlisted_host_is_refused() {
 #[tokio::test]
 async fn a_redirect_within_an_allowed_host_is_followed() {
     let (base, _server) = file_server().await;
-    let source = DocumentSource::parse("https://github.com/o/r/blob/main/hop.md").unwrap();
+    let source = ParsedSource::parse("https://github.com/o/r/blob/main/hop.md").unwrap();
     let doc = Fetcher::new(local_policy(&base))
         .fetch(&source, None)
         .await
@@ -325,8 +325,7 @@ async fn a_slow_allowed_host_times_out_retryably_a_few_times() {
     let (base, _server) = file_server().await;
     let mut policy = local_policy(&base);
     policy.timeout = Duration::from_millis(200);
-    let source =
-        DocumentSource::parse("https://cdn.discordapp.com/attachments/1/2/slow.md").unwrap();
+    let source = ParsedSource::parse("https://cdn.discordapp.com/attachments/1/2/slow.md").unwrap();
     let err = Fetcher::new(policy.clone())
         .fetch(&source, None)
         .await
@@ -348,7 +347,7 @@ async fn a_google_doc_link_is_exported_through_the_tenants_client() {
     )
     .unwrap();
     let source =
-        DocumentSource::parse(&format!("https://docs.google.com/document/d/{id}/edit")).unwrap();
+        ParsedSource::parse(&format!("https://docs.google.com/document/d/{id}/edit")).unwrap();
 
     let doc = Fetcher::default()
         .fetch(&source, Some(&google))
@@ -365,7 +364,7 @@ async fn a_google_doc_link_is_exported_through_the_tenants_client() {
 
 #[tokio::test]
 async fn pasted_text_is_returned_as_is_within_the_cap() {
-    let source = DocumentSource::parse("# Notes\nPasted.").unwrap();
+    let source = ParsedSource::parse("# Notes\nPasted.").unwrap();
     let doc = Fetcher::default().fetch(&source, None).await.unwrap();
     assert_eq!(
         (doc.text.as_str(), doc.origin.as_str()),

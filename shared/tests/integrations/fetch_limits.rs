@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use onomancer_shared::integrations::fetch::{
-    DocumentSource, FetchError, FetchPolicy, Fetcher, GitHubAuth, SourceKind,
+    FetchError, FetchPolicy, Fetcher, GitHubAuth, ParsedSource, SourceKind,
 };
 use onomancer_shared::JobError;
 use secrecy::SecretString;
@@ -62,8 +62,7 @@ fn local_policy(base: &Url) -> FetchPolicy {
 #[tokio::test]
 async fn a_429_defers_the_job_for_retry_after_at_any_attempt() {
     let (base, _server) = limited_server().await;
-    let source =
-        DocumentSource::parse("https://cdn.discordapp.com/attachments/1/2/busy.md").unwrap();
+    let source = ParsedSource::parse("https://cdn.discordapp.com/attachments/1/2/busy.md").unwrap();
     let err = Fetcher::new(local_policy(&base))
         .fetch(&source, None)
         .await
@@ -87,7 +86,7 @@ async fn githubs_rate_limit_403_defers_until_its_reset() {
         token: SecretString::from("ghp_test"),
     });
     let source =
-        DocumentSource::parse("https://github.com/o/limited/blob/main/docs/plan.md").unwrap();
+        ParsedSource::parse("https://github.com/o/limited/blob/main/docs/plan.md").unwrap();
     let err = Fetcher::new(policy).fetch(&source, None).await.unwrap_err();
     let JobError::Deferred {
         wait,

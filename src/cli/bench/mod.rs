@@ -16,7 +16,9 @@ use onomancer_shared::queue::{
     JobHandler, Queue, QueueConfig, WorkerHandle, WorkerOptions, WorkerRuntime,
 };
 use onomancer_shared::settings::Settings;
-use onomancer_shared::{Envelope, JobError, JobKind, JobOutcome, KeySpace, Lane, NewJob, TenantId};
+use onomancer_shared::{
+    Envelope, JobError, JobKind, JobOutcome, JobPayload, KeySpace, Lane, NewJob, TenantId,
+};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +41,12 @@ struct Probe {
     /// Run time.
     #[serde(default)]
     sleep_ms: u64,
+}
+
+/// To the worker a bench job is a `diag.noop`, so a real worker runs it as one.
+impl JobPayload for Probe {
+    const KIND: JobKind = JobKind::Noop;
+    const LANE: Lane = Lane::Default;
 }
 
 /// Records each job's wait (enqueue to start) by lane, then sleeps its run time.
@@ -92,7 +100,7 @@ fn probe_job(tenant: &TenantId, lane: Lane, sleep_ms: u64) -> NewJob {
         t_us: chrono::Utc::now().timestamp_micros(),
         sleep_ms,
     };
-    NewJob::new(tenant.clone(), JobKind::NOOP, lane, &p)
+    NewJob::new(tenant.clone(), &p).lane(lane)
 }
 
 /// `n` tenant ids, `t-0` to `t-{n-1}`.

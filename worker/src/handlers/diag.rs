@@ -3,27 +3,14 @@
 
 use std::time::Duration;
 
+use onomancer_shared::payloads::SleepPayload;
 use onomancer_shared::{Envelope, JobError, JobKind, JobOutcome};
-use serde::{Deserialize, Serialize};
-
-/// Payload of `diag.sleep`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SleepPayload {
-    /// How long to sleep, ms.
-    pub ms: u64,
-    /// Fail this many first attempts with a retryable error (exercises the retry path).
-    #[serde(default)]
-    pub fail_attempts: u32,
-    /// Fail terminally with this message.
-    #[serde(default)]
-    pub terminal: Option<String>,
-}
 
 /// Runs a diagnostic job.
 pub async fn run(job: &Envelope) -> Result<JobOutcome, JobError> {
-    match job.kind.as_str() {
-        JobKind::NOOP => Ok(JobOutcome::default()),
-        JobKind::SLEEP => {
+    match &job.kind {
+        JobKind::Noop => Ok(JobOutcome::default()),
+        JobKind::Sleep => {
             let p: SleepPayload = job.payload_as()?;
             if let Some(msg) = p.terminal {
                 return Err(JobError::terminal(msg));

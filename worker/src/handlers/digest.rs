@@ -13,9 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::claude_once::ClaudeOnce;
@@ -24,9 +22,10 @@ use onomancer_shared::decisions::DecisionStore;
 use onomancer_shared::integrations::discord::{DiscordPoster, PostTarget};
 use onomancer_shared::integrations::google::{GoogleClient, NewDocument};
 use onomancer_shared::llm::{Message, MessagesRequest, SystemPrompt};
+use onomancer_shared::payloads::DigestPayload;
 use onomancer_shared::tenant::{TenantContext, TenantRegistry};
 use onomancer_shared::usage::ops;
-use onomancer_shared::{Envelope, JobError, JobId, JobOutcome, Persona, TenantId};
+use onomancer_shared::{Envelope, JobError, JobId, JobOutcome, TenantId};
 
 pub mod input;
 mod wiring;
@@ -43,24 +42,6 @@ pub const MAX_EVENTS: u32 = 5_000;
 pub const MAX_DECISIONS: u32 = 200;
 /// How long a written digest is kept for retries of its job.
 pub const TEXT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// The `digest` job payload (the scheduler's `DigestPayload`, `scheduler/src/cron_jobs.rs`),
-/// with an optional interaction token for `/digest` (absent fields decode as `None`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DigestPayload {
-    /// Audience.
-    pub persona: Persona,
-    /// Start of the period covered (inclusive).
-    pub period_start: DateTime<Utc>,
-    /// End of the period (exclusive).
-    pub period_end: DateTime<Utc>,
-    /// `/digest`'s interaction token: the digest then edits that deferred reply instead of
-    /// posting to the notification channel. Set it on one job only (a one-persona `/digest`):
-    /// every job given the token would edit the same `@original` message, and the token expires
-    /// 15 minutes after the command.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interaction_token: Option<String>,
-}
 
 /// Runs `digest` jobs. Cheap to clone.
 #[derive(Clone)]

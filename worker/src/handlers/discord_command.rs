@@ -21,12 +21,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use onomancer_shared::admission::{Admission, TransformQuota};
 use onomancer_shared::integrations::discord::{DiscordPoster, PostTarget};
+use onomancer_shared::payloads::DigestPayload;
 use onomancer_shared::queue::{Queue, GROUP};
 use onomancer_shared::tenant::{TenantContext, TenantRegistry};
 use onomancer_shared::usage::{format_dollars, UsageStore};
-use onomancer_shared::{Envelope, JobError, JobId, JobKind, JobOutcome, Lane, NewJob, Persona};
+use onomancer_shared::{Envelope, JobError, JobId, JobOutcome, Lane, NewJob, Persona};
 use secrecy::SecretString;
-use serde::Serialize;
 use serde_json::json;
 
 use super::decisions::{message_decision, DecisionSearch, TargetMessage};
@@ -36,14 +36,6 @@ pub use onomancer_shared::payloads::RECORD_DECISION;
 
 const NO_DECISION_STORE: &str =
     "Decisions are not available on this worker: it has no database (DATABASE_URL).";
-
-/// The digest job payload, as the scheduler writes it (`scheduler/src/cron_jobs.rs`).
-#[derive(Debug, Serialize)]
-struct DigestPayload {
-    persona: Persona,
-    period_start: DateTime<Utc>,
-    period_end: DateTime<Utc>,
-}
 
 /// Runs Discord command jobs. Cheap to clone.
 #[derive(Clone)]
@@ -284,14 +276,11 @@ impl DiscordCommandHandler {
                     persona: p.clone(),
                     period_start: now - chrono::Duration::days(7),
                     period_end: now,
+                    interaction_token: None,
                 };
-                NewJob::new(
-                    tenant.tenant_id.clone(),
-                    JobKind::DIGEST,
-                    Lane::Default,
-                    &payload,
-                )
-                .idempotency_key(format!("discord:{}:digest:{p}", cmd.interaction_id))
+                NewJob::new(tenant.tenant_id.clone(), &payload)
+                    .lane(Lane::Default)
+                    .idempotency_key(format!("discord:{}:digest:{p}", cmd.interaction_id))
             })
             .collect();
         self.queue
@@ -325,12 +314,7 @@ impl DiscordCommandHandler {
             self.reply(job, cmd, why).await?;
             return Err(JobError::terminal(why));
         };
-        let mut delegated = job.clone();
-        delegated.kind = JobKind::new(JobKind::TRANSFORM);
-        delegated.payload = rmp_serde::to_vec_named(payload)
-            .map_err(|e| JobError::terminal(format!("transform payload does not encode: {e}")))?
-            .into();
-        match handler.handle(&delegated).await {
+        match handler.handle(&job.retyped(payload)).await {
             Err(JobError::Terminal { message }) => {
                 self.refund(job, tenant, cmd).await;
                 self.reply(job, cmd, &format!("The transform failed: {message}"))

@@ -43,7 +43,7 @@ impl Handlers {
     }
 }
 
-fn missing(kind: &str, what: &str) -> JobError {
+fn missing(kind: &JobKind, what: &str) -> JobError {
     JobError::terminal(format!(
         "this worker cannot run {kind} jobs: {what} (replay the job from the dead-letter stream once it is set)"
     ))
@@ -51,13 +51,13 @@ fn missing(kind: &str, what: &str) -> JobError {
 
 impl JobHandler for Handlers {
     async fn handle(&self, job: Envelope) -> Result<JobOutcome, JobError> {
-        match job.kind.as_str() {
-            JobKind::NOOP | JobKind::SLEEP => diag::run(&job).await,
-            JobKind::TRANSFORM => match &self.transform {
+        match &job.kind {
+            JobKind::Noop | JobKind::Sleep => diag::run(&job).await,
+            JobKind::Transform => match &self.transform {
                 Some(h) => h.handle(&job).await,
-                None => Err(missing(JobKind::TRANSFORM, "ANTHROPIC_API_KEY is not set")),
+                None => Err(missing(&job.kind, "ANTHROPIC_API_KEY is not set")),
             },
-            JobKind::BUILD_STATUS | JobKind::GITHUB_ACTIVITY | JobKind::LINEAR_ACTIVITY => {
+            JobKind::BuildStatus | JobKind::GithubActivity | JobKind::LinearActivity => {
                 // Kept for digests and decision search first (idempotent by the delivery), then
                 // notified.
                 if let Some(store) = &self.activity {
@@ -69,23 +69,26 @@ impl JobHandler for Handlers {
                 match &self.notify {
                     Some(h) => h.handle(&job).await,
                     None => Err(missing(
-                        job.kind.as_str(),
+                        &job.kind,
                         "DISCORD_BOT_TOKEN / DISCORD_APPLICATION_ID are not set",
                     )),
                 }
             }
-            JobKind::DIGEST => match &self.digest {
+            JobKind::Digest => match &self.digest {
                 Some(h) => h.handle(&job).await,
-                None => Err(missing(JobKind::DIGEST, "no database is configured")),
+                None => Err(missing(&job.kind, "no database is configured")),
             },
-            JobKind::DISCORD_COMMAND => match &self.discord_command {
+            JobKind::DiscordCommand => match &self.discord_command {
                 Some(h) => h.handle(&job).await,
                 None => Err(missing(
-                    JobKind::DISCORD_COMMAND,
+                    &job.kind,
                     "DISCORD_BOT_TOKEN / DISCORD_APPLICATION_ID are not set",
                 )),
             },
-            other => Err(JobError::terminal(format!("unknown job kind {other:?}"))),
+            JobKind::Unknown(name) => Err(JobError::terminal(format!("unknown job kind {name:?}"))),
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

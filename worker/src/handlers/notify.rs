@@ -189,10 +189,10 @@ fn linear_notice(tenant: &TenantContext, l: LinearActivity) -> Notice {
 
 /// The notice for a job (pure; tested without Discord).
 pub(crate) fn notice_for(tenant: &TenantContext, job: &Envelope) -> Result<Notice, JobError> {
-    Ok(match job.kind.as_str() {
-        JobKind::BUILD_STATUS => build_notice(tenant, job.payload_as()?),
-        JobKind::GITHUB_ACTIVITY => activity_notice(tenant, job.payload_as()?),
-        JobKind::LINEAR_ACTIVITY => linear_notice(tenant, job.payload_as()?),
+    Ok(match &job.kind {
+        JobKind::BuildStatus => build_notice(tenant, job.payload_as()?),
+        JobKind::GithubActivity => activity_notice(tenant, job.payload_as()?),
+        JobKind::LinearActivity => linear_notice(tenant, job.payload_as()?),
         other => {
             return Err(JobError::terminal(format!(
                 "{other} is not a notification job"

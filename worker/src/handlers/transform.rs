@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use onomancer_shared::integrations::discord::{DiscordPoster, PostTarget};
-use onomancer_shared::integrations::fetch::{DocumentSource as FetchSource, Fetcher};
+use onomancer_shared::integrations::fetch::{Fetcher, ParsedSource};
 use onomancer_shared::integrations::google::{GoogleClient, NewDocument};
 use onomancer_shared::tenant::{TenantContext, TenantRegistry};
 use onomancer_shared::usage::format_dollars;
@@ -47,9 +47,7 @@ impl TransformHandler {
     /// Runs one job.
     #[tracing::instrument(name = "transform", skip_all, fields(tenant = %job.tenant, job = %job.id, attempt = job.attempt))]
     pub async fn handle(&self, job: &Envelope) -> Result<JobOutcome, JobError> {
-        let (payload, pasted) = TransformJob::decode_shared(&job.payload).map_err(|e| {
-            JobError::terminal(format!("payload of {} is not valid: {e}", job.kind))
-        })?;
+        let (payload, pasted) = TransformJob::decode_shared(job)?;
         let tenant = self
             .tenants
             .get_tenant_context(job.tenant.as_str())
@@ -90,7 +88,7 @@ impl TransformHandler {
     ) -> Result<Vec<Document>, JobError> {
         let google = self.google.get(&job.tenant);
         let fetch = |input: String, title: String| async move {
-            let source = FetchSource::parse(&input)
+            let source = ParsedSource::parse(&input)
                 .map_err(|e| JobError::terminal(format!("cannot read the document: {e}")))?;
             let fetched = self.fetcher.fetch(&source, google).await.map_err(|e| {
                 match e.into_job_error(job.attempt) {

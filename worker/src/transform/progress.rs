@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use onomancer_shared::queue::{JobState, JobStatus, Queue, QueueError};
-use onomancer_shared::{JobId, JobKind, Lane, NewJob, TenantId};
+use onomancer_shared::{JobId, Lane, NewJob, TenantId};
 
 use onomancer_shared::transform_job::TransformJob;
 
@@ -15,12 +15,7 @@ pub async fn enqueue_transform(
     job: &TransformJob,
 ) -> Result<JobId, QueueError> {
     let enq = queue
-        .enqueue(NewJob::new(
-            tenant.clone(),
-            JobKind::TRANSFORM,
-            Lane::Interactive,
-            job,
-        ))
+        .enqueue(NewJob::new(tenant.clone(), job).lane(Lane::Interactive))
         .await?;
     Ok(enq.id)
 }

@@ -19,7 +19,7 @@ use super::google::{ExportFormat, GoogleClient, GoogleError};
 use crate::job::JobError;
 
 pub use guard::forbidden_reason;
-pub use source::{DocumentSource, SourceError, SourceKind};
+pub use source::{ParsedSource, SourceError, SourceKind};
 
 /// Default size cap (Google's export limit as well).
 pub const DEFAULT_MAX_BYTES: usize = 10 * 1024 * 1024;
@@ -256,11 +256,11 @@ impl Fetcher {
     /// Reads `source`. Google Docs need the tenant's `google` client.
     pub async fn fetch(
         &self,
-        source: &DocumentSource,
+        source: &ParsedSource,
         google: Option<&GoogleClient>,
     ) -> Result<FetchedDocument, FetchError> {
         let url = match source {
-            DocumentSource::Pasted(text) => {
+            ParsedSource::Pasted(text) => {
                 if text.len() > self.policy.max_bytes {
                     return Err(FetchError::TooLarge {
                         limit: self.policy.max_bytes,
@@ -274,14 +274,14 @@ impl Fetcher {
                     note: None,
                 });
             }
-            DocumentSource::DiscordAttachment { url }
-            | DocumentSource::GitHubFile { url, .. }
-            | DocumentSource::GoogleDoc { url, .. } => url,
+            ParsedSource::DiscordAttachment { url }
+            | ParsedSource::GitHubFile { url, .. }
+            | ParsedSource::GoogleDoc { url, .. } => url,
         };
         let kind = source.kind().expect("linked sources have a kind");
         self.check_link(kind, url)?;
         match source {
-            DocumentSource::GoogleDoc { id, .. } => {
+            ParsedSource::GoogleDoc { id, .. } => {
                 let google = google.ok_or(FetchError::GoogleNotConfigured)?;
                 let text = tokio::time::timeout(
                     self.policy.timeout,
@@ -302,7 +302,7 @@ impl Fetcher {
                     note: None,
                 })
             }
-            DocumentSource::GitHubFile { .. } => {
+            ParsedSource::GitHubFile { .. } => {
                 let auth = self.policy.github.as_ref();
                 let direct = match auth {
                     Some(_) => source.github_contents_url(),

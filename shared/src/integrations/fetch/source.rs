@@ -1,7 +1,9 @@
-//! Where a document comes from, parsed from what a user typed: pasted text, a Discord attachment
-//! link, a GitHub file link, or a Google Doc link. Parsing is purely syntactic (a link is
-//! classified by its shape); whether its host may be fetched is the [`super::FetchPolicy`]'s call,
-//! so a look-alike link on another host is refused with a message naming the host.
+//! A document to read, parsed from what a user typed: pasted text, a Discord attachment link, a
+//! GitHub file link, or a Google Doc link. Parsing is purely syntactic (a link is classified by
+//! its shape); whether its host may be fetched is the [`super::FetchPolicy`]'s call, so a
+//! look-alike link on another host is refused with a message naming the host. What a job says
+//! about its document is the `transform` payload's [`crate::transform_job::DocumentSource`]; the
+//! worker parses that source's links into a [`ParsedSource`] to read them.
 
 use url::Url;
 
@@ -27,9 +29,9 @@ impl SourceKind {
     }
 }
 
-/// A document to read.
+/// A document to read, classified by the shape of what the user gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DocumentSource {
+pub enum ParsedSource {
     /// Text given inline.
     Pasted(String),
     /// A file attached to a Discord message.
@@ -77,7 +79,7 @@ fn is_safe_segment(s: &str) -> bool {
     !s.is_empty() && s != "." && s != ".." && !s.contains(['\\', '?', '#'])
 }
 
-impl DocumentSource {
+impl ParsedSource {
     /// Classifies user input: a single `http(s)://` link must be one of the supported link
     /// shapes; anything else that is not blank is pasted text.
     pub fn parse(input: &str) -> Result<Self, SourceError> {
@@ -98,7 +100,7 @@ impl DocumentSource {
                         .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
             });
         if !looks_like_link {
-            return Ok(DocumentSource::Pasted(input.to_owned()));
+            return Ok(ParsedSource::Pasted(input.to_owned()));
         }
         let url = Url::parse(trimmed).map_err(|e| {
             SourceError(format!(
@@ -124,7 +126,7 @@ impl DocumentSource {
                     && id.bytes().all(|b| b.is_ascii_digit())
                     && !name.is_empty() =>
             {
-                Ok(DocumentSource::DiscordAttachment { url })
+                Ok(ParsedSource::DiscordAttachment { url })
             }
             [owner, repo, "blob", git_ref, path @ ..] if !path.is_empty() => {
                 Self::github(url.clone(), owner, repo, git_ref, path)
@@ -142,7 +144,7 @@ impl DocumentSource {
                 {
                     return Err(SourceError(format!("{id:?} is not a Google Doc id")));
                 }
-                Ok(DocumentSource::GoogleDoc {
+                Ok(ParsedSource::GoogleDoc {
                     id: (*id).to_owned(),
                     url,
                 })
@@ -169,7 +171,7 @@ impl DocumentSource {
                 url.as_str()
             )));
         }
-        Ok(DocumentSource::GitHubFile {
+        Ok(ParsedSource::GitHubFile {
             owner: owner.to_owned(),
             repo: repo.to_owned(),
             git_ref: git_ref.to_owned(),
@@ -181,20 +183,20 @@ impl DocumentSource {
     /// The kind of a linked source (`None` for pasted text).
     pub fn kind(&self) -> Option<SourceKind> {
         match self {
-            DocumentSource::Pasted(_) => None,
-            DocumentSource::DiscordAttachment { .. } => Some(SourceKind::DiscordAttachment),
-            DocumentSource::GitHubFile { .. } => Some(SourceKind::GitHubFile),
-            DocumentSource::GoogleDoc { .. } => Some(SourceKind::GoogleDoc),
+            ParsedSource::Pasted(_) => None,
+            ParsedSource::DiscordAttachment { .. } => Some(SourceKind::DiscordAttachment),
+            ParsedSource::GitHubFile { .. } => Some(SourceKind::GitHubFile),
+            ParsedSource::GoogleDoc { .. } => Some(SourceKind::GoogleDoc),
         }
     }
 
     /// The link as the user gave it.
     pub fn url(&self) -> Option<&Url> {
         match self {
-            DocumentSource::Pasted(_) => None,
-            DocumentSource::DiscordAttachment { url }
-            | DocumentSource::GitHubFile { url, .. }
-            | DocumentSource::GoogleDoc { url, .. } => Some(url),
+            ParsedSource::Pasted(_) => None,
+            ParsedSource::DiscordAttachment { url }
+            | ParsedSource::GitHubFile { url, .. }
+            | ParsedSource::GoogleDoc { url, .. } => Some(url),
         }
     }
 
@@ -202,7 +204,7 @@ impl DocumentSource {
     /// `https://api.github.com/repos/{owner}/{repo}/contents/{path}?ref={ref}`.
     pub fn github_contents_url(&self) -> Option<Url> {
         match self {
-            DocumentSource::GitHubFile {
+            ParsedSource::GitHubFile {
                 owner,
                 repo,
                 git_ref,
@@ -224,7 +226,7 @@ impl DocumentSource {
     /// `https://raw.githubusercontent.com/{owner}/{repo}/{ref}/{path}`.
     pub fn github_raw_url(&self) -> Option<Url> {
         match self {
-            DocumentSource::GitHubFile {
+            ParsedSource::GitHubFile {
                 owner,
                 repo,
                 git_ref,
@@ -245,7 +247,7 @@ mod tests {
 
     #[test]
     fn github_blob_links_become_raw_links() {
-        let s = DocumentSource::parse(
+        let s = ParsedSource::parse(
             "https://github.com/0xHoneyJar/onomancer/blob/main/docs/PRD%20v2.md",
         )
         .unwrap();
@@ -258,7 +260,7 @@ mod tests {
             s.github_contents_url().unwrap().as_str(),
             "https://api.github.com/repos/0xHoneyJar/onomancer/contents/docs/PRD%20v2.md?ref=main"
         );
-        let raw = DocumentSource::parse(
+        let raw = ParsedSource::parse(
             "https://raw.githubusercontent.com/0xHoneyJar/onomancer/v1.2/README.md",
         )
         .unwrap();
@@ -270,18 +272,18 @@ mod tests {
 
     #[test]
     fn discord_and_google_links_are_recognised() {
-        let d = DocumentSource::parse(
+        let d = ParsedSource::parse(
             "https://cdn.discordapp.com/attachments/1100/1200/prd.md?ex=6700&is=66ff&hm=abcd",
         )
         .unwrap();
         assert_eq!(d.kind(), Some(SourceKind::DiscordAttachment));
-        let g = DocumentSource::parse(
+        let g = ParsedSource::parse(
             "<https://docs.google.com/document/d/1AbCdEfGhIjKlMnOp_qrs-TUV/edit?tab=t.0>",
         )
         .unwrap();
         assert_eq!(
             g,
-            DocumentSource::GoogleDoc {
+            ParsedSource::GoogleDoc {
                 url: Url::parse(
                     "https://docs.google.com/document/d/1AbCdEfGhIjKlMnOp_qrs-TUV/edit?tab=t.0"
                 )
@@ -294,21 +296,21 @@ mod tests {
     #[test]
     fn text_is_pasted_and_other_links_are_refused() {
         assert_eq!(
-            DocumentSource::parse("# PRD\nWe will ship.").unwrap(),
-            DocumentSource::Pasted("# PRD\nWe will ship.".into())
+            ParsedSource::parse("# PRD\nWe will ship.").unwrap(),
+            ParsedSource::Pasted("# PRD\nWe will ship.".into())
         );
-        let e = DocumentSource::parse("https://example.com/prd.md").unwrap_err();
+        let e = ParsedSource::parse("https://example.com/prd.md").unwrap_err();
         assert!(
             e.0.starts_with("https://example.com/prd.md is not a supported document link"),
             "{e}"
         );
-        let e = DocumentSource::parse("file:///etc/passwd").unwrap_err();
+        let e = ParsedSource::parse("file:///etc/passwd").unwrap_err();
         assert!(
             e.0.starts_with("refused: file links are not supported"),
             "{e}"
         );
-        assert!(DocumentSource::parse("   ").is_err());
-        let e = DocumentSource::parse("https://github.com/a/b/blob/main/../../x").unwrap_err();
+        assert!(ParsedSource::parse("   ").is_err());
+        let e = ParsedSource::parse("https://github.com/a/b/blob/main/../../x").unwrap_err();
         assert!(
             e.0.contains("not a supported") || e.0.contains("not a valid"),
             "{e}"

@@ -8,7 +8,7 @@ use redis::AsyncCommands;
 use onomancer_shared::db::Database;
 use onomancer_shared::llm::{ClaudeClient, ClaudeConfig, Message, MessagesRequest};
 use onomancer_shared::usage::{ops, UsageStore};
-use onomancer_shared::{JobError, JobId, Lane, NewJob, TenantId};
+use onomancer_shared::{JobError, JobId, JobKind, Lane, NewJob, TenantId};
 use onomancer_testkit::claude_fake::{ClaudeFake, Fault};
 use onomancer_testkit::{TestDb, TestRedis};
 
@@ -31,7 +31,7 @@ async fn a_kept_text_costs_nothing_and_a_step_repeated_after_losing_it_is_billed
         redis: redis.conn.clone(),
         keys: redis.keys.clone(),
     };
-    let job = NewJob::new(TenantId::new("thj"), "digest", Lane::Default, &())
+    let job = NewJob::untyped(TenantId::new("thj"), JobKind::Digest, Lane::Default, &())
         .into_envelope(JobId::generate(), chrono::Utc::now().timestamp_millis());
     let ask = || {
         once.ask(

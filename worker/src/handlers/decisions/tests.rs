@@ -18,8 +18,8 @@ use crate::handlers::notify::record_decision;
 const MODEL: &str = "claude-sonnet-test";
 const ANSWER: &str = "The job queue is Redis Streams [1]; Kafka was turned down [2].";
 
-fn job(tenant: &str, kind: &str, payload: Value) -> Envelope {
-    NewJob::new(TenantId::new(tenant), kind, Lane::Default, &payload).into_envelope(
+fn job(tenant: &str, kind: JobKind, payload: Value) -> Envelope {
+    NewJob::untyped(TenantId::new(tenant), kind, Lane::Default, &payload).into_envelope(
         JobId::generate(),
         Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0)
             .unwrap()
@@ -30,7 +30,7 @@ fn job(tenant: &str, kind: &str, payload: Value) -> Envelope {
 fn pull_request(tenant: &str, action: &str, merged: bool, body: &str, labels: &[&str]) -> Envelope {
     job(
         tenant,
-        JobKind::GITHUB_ACTIVITY,
+        JobKind::GithubActivity,
         json!({"v": 1, "delivery": "d1", "event": "pull_request", "action": action,
                "repo": "octo-org/app", "actor": "alice",
                "detail": {"type": "pull_request", "number": 42, "title": "Queue on Redis Streams",
@@ -69,7 +69,7 @@ fn linear_titled(
 ) -> Envelope {
     job(
         tenant,
-        JobKind::LINEAR_ACTIVITY,
+        JobKind::LinearActivity,
         json!({"v": 1, "delivery": "l1", "action": action, "entity": entity, "id": "e-1",
                "identifier": "ENG-12", "title": title, "team": "ENG", "state": null,
                "url": "https://linear.app/acme/issue/ENG-12", "actor": "Bob",
@@ -304,7 +304,7 @@ async fn record_three(store: &DecisionStore) {
 }
 
 fn query_job(tenant: &str) -> Envelope {
-    job(tenant, JobKind::DISCORD_COMMAND, json!({}))
+    job(tenant, JobKind::DiscordCommand, json!({}))
 }
 
 #[tokio::test]

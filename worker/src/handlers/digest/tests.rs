@@ -142,7 +142,7 @@ fn digest_job(tenant: &str, persona: &str, token: Option<&str>) -> Envelope {
         period_end: end,
         interaction_token: token.map(str::to_owned),
     };
-    NewJob::new(TenantId::new(tenant), JobKind::DIGEST, Lane::Bulk, &payload)
+    NewJob::new(TenantId::new(tenant), &payload)
         .idempotency_key(format!("digest:{persona}:{}", end.to_rfc3339()))
         .into_envelope(JobId::generate(), end.timestamp_millis())
 }
@@ -427,9 +427,9 @@ fn the_scheduler_payload_decodes_without_an_interaction_token() {
         period_end: DateTime<Utc>,
     }
     let (start, end) = week();
-    let job = NewJob::new(
+    let job = NewJob::untyped(
         TenantId::new("acme"),
-        JobKind::DIGEST,
+        JobKind::Digest,
         Lane::Bulk,
         &SchedulerPayload {
             persona: Persona::parse("product").unwrap(),

@@ -83,9 +83,9 @@ fn command_job(command: &str, options: Value, token: &str) -> Envelope {
         "token": token, "command": command, "options": options, "guild_id": "111111111111111111",
         "channel_id": "444", "user_id": "42", "quota_consumed": false, "transform": null
     });
-    NewJob::new(
+    NewJob::untyped(
         TenantId::new("acme"),
-        JobKind::DISCORD_COMMAND,
+        JobKind::DiscordCommand,
         Lane::Interactive,
         &payload,
     )
@@ -165,9 +165,7 @@ async fn status_reports_a_job_or_the_queue_depth() {
         .queue
         .enqueue(NewJob::new(
             TenantId::new("acme"),
-            JobKind::NOOP,
-            Lane::Default,
-            &json!({}),
+            &onomancer_shared::payloads::NoopPayload {},
         ))
         .await
         .unwrap();

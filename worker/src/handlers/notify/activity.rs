@@ -164,10 +164,10 @@ fn linear_activity(l: LinearActivity) -> Option<Activity> {
 
 /// The event a notification job contributes to digests (`None`: nothing worth keeping).
 pub(crate) fn activity_of(job: &Envelope) -> Result<Option<ActivityEvent>, JobError> {
-    let activity = match job.kind.as_str() {
-        JobKind::BUILD_STATUS => build_activity(job.payload_as()?),
-        JobKind::GITHUB_ACTIVITY => github_activity(job.payload_as()?),
-        JobKind::LINEAR_ACTIVITY => linear_activity(job.payload_as()?),
+    let activity = match &job.kind {
+        JobKind::BuildStatus => build_activity(job.payload_as()?),
+        JobKind::GithubActivity => github_activity(job.payload_as()?),
+        JobKind::LinearActivity => linear_activity(job.payload_as()?),
         _ => None,
     };
     Ok(activity.map(|a| {

@@ -127,9 +127,9 @@ pub(crate) fn change_of(job: &Envelope) -> Result<Option<Change>, JobError> {
         .timestamp_millis_opt(job.created_ms)
         .single()
         .unwrap_or_else(Utc::now);
-    Ok(match job.kind.as_str() {
-        JobKind::GITHUB_ACTIVITY => github_change(&job.tenant, at, job.payload_as()?),
-        JobKind::LINEAR_ACTIVITY => linear_change(&job.tenant, at, job.payload_as()?),
+    Ok(match &job.kind {
+        JobKind::GithubActivity => github_change(&job.tenant, at, job.payload_as()?),
+        JobKind::LinearActivity => linear_change(&job.tenant, at, job.payload_as()?),
         _ => None,
     })
 }

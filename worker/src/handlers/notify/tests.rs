@@ -71,8 +71,8 @@ async fn setup() -> Setup {
     }
 }
 
-fn job(tenant: &str, kind: &str, payload: Value) -> Envelope {
-    NewJob::new(TenantId::new(tenant), kind, Lane::Default, &payload)
+fn job(tenant: &str, kind: JobKind, payload: Value) -> Envelope {
+    NewJob::untyped(TenantId::new(tenant), kind, Lane::Default, &payload)
         .into_envelope(JobId::generate(), 0)
 }
 
@@ -88,7 +88,7 @@ async fn a_failed_build_is_posted_once_to_the_repository_channel() {
     let s = setup().await;
     let j = job(
         "acme",
-        JobKind::BUILD_STATUS,
+        JobKind::BuildStatus,
         workflow("completed", Some("failure")),
     );
     let out = s.handler.handle(&j).await.unwrap().result.unwrap();
@@ -115,7 +115,7 @@ async fn unfinished_builds_and_pushes_are_not_posted() {
         .handler
         .handle(&job(
             "acme",
-            JobKind::BUILD_STATUS,
+            JobKind::BuildStatus,
             workflow("requested", None),
         ))
         .await
@@ -131,7 +131,7 @@ async fn unfinished_builds_and_pushes_are_not_posted() {
         "commits": 2, "compare": null, "head_message": "x", "deleted": false}});
     let r = s
         .handler
-        .handle(&job("acme", JobKind::GITHUB_ACTIVITY, push))
+        .handle(&job("acme", JobKind::GithubActivity, push))
         .await
         .unwrap()
         .result
@@ -147,14 +147,14 @@ async fn merged_pull_requests_and_releases_are_posted() {
         "actor": "ada", "detail": {"type": "pull_request", "number": 7, "title": "Faster builds",
         "url": "https://github.com/octo-org/octo-repo/pull/7", "merged": true, "head": "f", "base": "main"}});
     s.handler
-        .handle(&job("acme", JobKind::GITHUB_ACTIVITY, pr))
+        .handle(&job("acme", JobKind::GithubActivity, pr))
         .await
         .unwrap();
     let rel = json!({"v": 1, "delivery": "e", "event": "release", "action": "published", "repo": "other/repo",
         "actor": "ada", "detail": {"type": "release", "tag": "v1.2.0", "name": "Rocket", "url": "https://github.com/other/repo/releases/v1.2.0",
         "prerelease": false, "draft": false}});
     s.handler
-        .handle(&job("acme", JobKind::GITHUB_ACTIVITY, rel))
+        .handle(&job("acme", JobKind::GithubActivity, rel))
         .await
         .unwrap();
     let pr_msg = &s.discord.channel_messages(REPO_CHANNEL)[0].content;
@@ -174,7 +174,7 @@ async fn linear_state_changes_go_to_the_team_channel() {
         "identifier": "ENG-42", "title": "Ship it", "team": "ENG", "state": "In Progress",
         "url": "https://linear.app/acme/issue/ENG-42", "actor": "Ada", "changed": ["stateId"], "created_at": null});
     s.handler
-        .handle(&job("acme", JobKind::LINEAR_ACTIVITY, issue.clone()))
+        .handle(&job("acme", JobKind::LinearActivity, issue.clone()))
         .await
         .unwrap();
     let msg = &s.discord.channel_messages(TEAM_CHANNEL)[0].content;
@@ -183,7 +183,7 @@ async fn linear_state_changes_go_to_the_team_channel() {
     title_only["changed"] = json!(["title"]);
     let r = s
         .handler
-        .handle(&job("acme", JobKind::LINEAR_ACTIVITY, title_only))
+        .handle(&job("acme", JobKind::LinearActivity, title_only))
         .await
         .unwrap()
         .result
@@ -198,7 +198,7 @@ async fn a_tenant_without_any_channel_is_told_so_in_the_result() {
         .handler
         .handle(&job(
             "quiet",
-            JobKind::BUILD_STATUS,
+            JobKind::BuildStatus,
             workflow("completed", Some("success")),
         ))
         .await
@@ -215,7 +215,7 @@ async fn an_undecodable_payload_is_terminal() {
     let s = setup().await;
     let err = s
         .handler
-        .handle(&job("acme", JobKind::BUILD_STATUS, json!({"nope": 1})))
+        .handle(&job("acme", JobKind::BuildStatus, json!({"nope": 1})))
         .await
         .unwrap_err();
     assert!(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use onomancer_shared::integrations::discord::{DiscordConfig, DiscordPoster};
 use onomancer_shared::integrations::fetch::Fetcher;
 use onomancer_shared::tenant::TenantRegistry;
-use onomancer_shared::{Envelope, JobError, JobId, JobKind, Lane, NewJob, TenantId};
+use onomancer_shared::{Envelope, JobError, JobId, Lane, NewJob, TenantId};
 use onomancer_testkit::discord_fake::DiscordFake;
 
 use super::support::*;
@@ -31,13 +31,9 @@ pub(super) async fn handler(h: &Harness, discord: &DiscordFake) -> TransformHand
 }
 
 fn envelope(job: &TransformJob) -> Envelope {
-    NewJob::new(
-        TenantId::new("thj"),
-        JobKind::TRANSFORM,
-        Lane::Interactive,
-        job,
-    )
-    .into_envelope(JobId::generate(), chrono::Utc::now().timestamp_millis())
+    NewJob::new(TenantId::new("thj"), job)
+        .lane(Lane::Interactive)
+        .into_envelope(JobId::generate(), chrono::Utc::now().timestamp_millis())
 }
 
 fn discord_job(text: &str, token: &str) -> TransformJob {

@@ -1,4 +1,4 @@
-//! Notification jobs as the gateway writes them (`gateway/src/jobs.rs`), dated inside the test
+//! Notification jobs as the gateway writes them (`onomancer_shared::payloads`), dated inside the test
 //! week, for recording activity.
 
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
@@ -16,12 +16,12 @@ pub(super) fn day(n: i64) -> DateTime<Utc> {
 
 pub(super) fn notify_job(
     tenant: &str,
-    kind: &str,
+    kind: JobKind,
     key: &str,
     at: DateTime<Utc>,
     payload: Value,
 ) -> Envelope {
-    NewJob::new(TenantId::new(tenant), kind, Lane::Default, &payload)
+    NewJob::untyped(TenantId::new(tenant), kind, Lane::Default, &payload)
         .idempotency_key(key)
         .into_envelope(JobId::generate(), at.timestamp_millis())
 }
@@ -29,7 +29,7 @@ pub(super) fn notify_job(
 pub(super) fn merged_pr(tenant: &str, n: u64, title: &str, at: DateTime<Utc>) -> Envelope {
     notify_job(
         tenant,
-        JobKind::GITHUB_ACTIVITY,
+        JobKind::GithubActivity,
         &format!("github:pr{n}:activity"),
         at,
         json!({"v": 1, "delivery": format!("pr{n}"), "event": "pull_request", "action": "closed",
@@ -43,7 +43,7 @@ pub(super) fn merged_pr(tenant: &str, n: u64, title: &str, at: DateTime<Utc>) ->
 pub(super) fn release(tenant: &str, at: DateTime<Utc>) -> Envelope {
     notify_job(
         tenant,
-        JobKind::GITHUB_ACTIVITY,
+        JobKind::GithubActivity,
         "github:rel:activity",
         at,
         json!({"v": 1, "delivery": "rel", "event": "release", "action": "published",
@@ -63,7 +63,7 @@ pub(super) fn build(
 ) -> Envelope {
     notify_job(
         tenant,
-        JobKind::BUILD_STATUS,
+        JobKind::BuildStatus,
         key,
         at,
         json!({"v": 1, "delivery": key, "event": "workflow_run", "action": action,
@@ -76,7 +76,7 @@ pub(super) fn build(
 pub(super) fn linear(tenant: &str, key: &str, changed: &[&str], at: DateTime<Utc>) -> Envelope {
     notify_job(
         tenant,
-        JobKind::LINEAR_ACTIVITY,
+        JobKind::LinearActivity,
         key,
         at,
         json!({"v": 1, "delivery": key, "action": "update", "entity": "Issue", "id": "i1",
@@ -89,7 +89,7 @@ pub(super) fn linear(tenant: &str, key: &str, changed: &[&str], at: DateTime<Utc
 pub(super) fn push(tenant: &str, at: DateTime<Utc>) -> Envelope {
     notify_job(
         tenant,
-        JobKind::GITHUB_ACTIVITY,
+        JobKind::GithubActivity,
         "github:push:activity",
         at,
         json!({"v": 1, "delivery": "push", "event": "push", "action": null, "repo": "octo-org/app",

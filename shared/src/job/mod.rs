@@ -1,93 +1,21 @@
-//! The job envelope: the versioned wire type every queue entry carries, and what a handler
-//! returns (success, retryable failure, terminal failure, or "come back later").
+//! The job envelope: the versioned wire type every queue entry carries, the job to enqueue built
+//! from its payload, and what a handler returns (success, retryable failure, terminal failure,
+//! or "come back later").
+
+mod kind;
 
 use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{JobId, TenantId};
 
+pub use kind::{JobKind, JobPayload, Lane};
+
 /// The envelope version this build writes. Readers refuse (dead-letter) versions they do not know.
 pub const ENVELOPE_VERSION: u8 = 1;
-
-/// Priority class of a job. Workers always drain `Interactive` first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Lane {
-    /// A person is waiting in Discord (deferred interaction reply).
-    Interactive,
-    /// Webhook-driven work (build status, activity, transforms from pushes).
-    Default,
-    /// Background work nobody waits on (weekly digests, re-indexing).
-    Bulk,
-}
-
-impl Lane {
-    /// All lanes, highest priority first.
-    pub const ALL: [Lane; 3] = [Lane::Interactive, Lane::Default, Lane::Bulk];
-
-    /// The lane's name in keys, metrics and the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Lane::Interactive => "interactive",
-            Lane::Default => "default",
-            Lane::Bulk => "bulk",
-        }
-    }
-
-    /// Parses a lane name.
-    pub fn parse(s: &str) -> Option<Lane> {
-        Lane::ALL.into_iter().find(|l| l.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for Lane {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What a job does; the worker dispatches on it. Unknown kinds are dead-lettered.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct JobKind(String);
-
-impl JobKind {
-    /// Writes one document for one or more personas.
-    pub const TRANSFORM: &'static str = "transform";
-    /// A GitHub build status event (workflow_run, check_suite, status) to notify about.
-    pub const BUILD_STATUS: &'static str = "github.build_status";
-    /// A GitHub activity event (pull_request, release, push) kept for digests.
-    pub const GITHUB_ACTIVITY: &'static str = "github.activity";
-    /// A Linear change (Issue, Comment, Project) kept for digests and notified.
-    pub const LINEAR_ACTIVITY: &'static str = "linear.activity";
-    /// A Discord slash command answered by editing the deferred reply.
-    pub const DISCORD_COMMAND: &'static str = "discord.command";
-    /// A weekly per-persona digest.
-    pub const DIGEST: &'static str = "digest";
-    /// Does nothing and succeeds (benchmarks, smoke tests).
-    pub const NOOP: &'static str = "diag.noop";
-    /// Sleeps for `ms` milliseconds then succeeds (operational checks of long jobs).
-    pub const SLEEP: &'static str = "diag.sleep";
-
-    /// A kind by name.
-    pub fn new(kind: impl Into<String>) -> Self {
-        Self(kind.into())
-    }
-
-    /// The kind's name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for JobKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// W3C trace context carried from the gateway to the worker, so one request's log lines share a
 /// trace id across processes.
@@ -268,11 +196,37 @@ impl Envelope {
             .map(|p| JobId::new(p.id))
     }
 
-    /// Decodes the payload as the handler's type.
-    pub fn payload_as<T: DeserializeOwned>(&self) -> Result<T, JobError> {
+    /// Decodes the payload as `P`, refusing (terminally) a job of another kind than `P`'s.
+    pub fn payload_as<P: JobPayload>(&self) -> Result<P, JobError> {
+        self.expect_kind(&P::KIND)?;
         rmp_serde::from_slice(&self.payload)
             .map_err(|e| JobError::terminal(format!("payload of {} is not valid: {e}", self.kind)))
     }
+
+    /// A terminal error unless this job is of `kind` (a handler given another kind's job).
+    pub fn expect_kind(&self, kind: &JobKind) -> Result<(), JobError> {
+        if self.kind == *kind {
+            return Ok(());
+        }
+        Err(JobError::terminal(format!(
+            "job {} is a {} job, not {kind}: its payload is not read as one",
+            self.id, self.kind
+        )))
+    }
+
+    /// This job (id, tenant, lane, attempt, trace) carrying `payload` as a job of its type's
+    /// kind, so a handler can hand its work to that kind's handler (a `/transform` command).
+    pub fn retyped<P: JobPayload>(&self, payload: &P) -> Envelope {
+        Envelope {
+            kind: P::KIND,
+            payload: encode_payload(payload).into(),
+            ..self.clone()
+        }
+    }
+}
+
+fn encode_payload<T: Serialize + ?Sized>(payload: &T) -> Vec<u8> {
+    rmp_serde::to_vec_named(payload).expect("payload encodes")
 }
 
 /// A job to enqueue.
@@ -293,16 +247,33 @@ pub struct NewJob {
 }
 
 impl NewJob {
-    /// A job with a serializable payload.
-    pub fn new<T: Serialize>(tenant: TenantId, kind: &str, lane: Lane, payload: &T) -> Self {
+    /// The job carrying `payload`: of its type's kind, on its type's lane.
+    pub fn new<P: JobPayload>(tenant: TenantId, payload: &P) -> Self {
+        Self::untyped(tenant, P::KIND, P::LANE, payload)
+    }
+
+    /// A job whose payload no [`JobPayload`] type describes: what tests use to write malformed
+    /// payloads and poison. Producers use [`NewJob::new`].
+    pub fn untyped<T: Serialize + ?Sized>(
+        tenant: TenantId,
+        kind: JobKind,
+        lane: Lane,
+        payload: &T,
+    ) -> Self {
         Self {
             tenant,
-            kind: JobKind::new(kind),
+            kind,
             lane,
-            payload: rmp_serde::to_vec_named(payload).expect("payload encodes"),
+            payload: encode_payload(payload),
             idempotency_key: None,
             trace: None,
         }
+    }
+
+    /// Puts the job on `lane` instead of its payload's usual one.
+    pub fn lane(mut self, lane: Lane) -> Self {
+        self.lane = lane;
+        self
     }
 
     /// Sets the idempotency key.
