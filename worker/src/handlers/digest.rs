@@ -30,8 +30,6 @@ use onomancer_shared::{Envelope, JobError, JobId, JobOutcome, Persona, TenantId}
 
 #[path = "digest_input.rs"]
 pub mod input;
-#[path = "digest_wiring.rs"]
-mod wiring;
 
 pub use input::{build_input, DigestInput};
 
