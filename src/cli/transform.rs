@@ -13,8 +13,9 @@ use onomancer_shared::llm::{ClaudeClient, ClaudeConfig};
 use onomancer_shared::queue::{JobState, Queue, QueueConfig};
 use onomancer_shared::settings::Settings;
 use onomancer_shared::tenant::TenantRegistry;
-use onomancer_shared::usage::format_dollars;
+use onomancer_shared::usage::{format_dollars, UsageStore};
 use onomancer_shared::Persona;
+use onomancer_worker::billed::BilledClaude;
 use onomancer_worker::transform::progress::{enqueue_transform, follow_job};
 use onomancer_worker::transform::wiring::{build_cache, google_clients, models_and_prices};
 use onomancer_worker::transform::{
@@ -73,13 +74,15 @@ pub async fn run(settings: Settings, args: TransformArgs) -> anyhow::Result<()> 
         let engine = TransformEngine {
             cache: build_cache(&settings, &tenants, &queue, &db, &google, &registry)?,
             // Never called by a dry run.
-            claude: ClaudeClient::new(ClaudeConfig::new(
-                settings.anthropic_base_url.clone(),
-                "dry-run".to_string().into(),
-            ))?,
-            limiter: None,
-            usage: None,
-            prices,
+            claude: Arc::new(BilledClaude {
+                client: ClaudeClient::new(ClaudeConfig::new(
+                    settings.anthropic_base_url.clone(),
+                    "dry-run".to_string().into(),
+                ))?,
+                limiter: None,
+                usage: UsageStore::new(db.clone()),
+                prices,
+            }),
             models,
             prompts: PromptStore::new(settings.config_dir.join("prompts")),
             duration: None,

@@ -22,6 +22,7 @@ use onomancer_shared::tenant::TenantRegistry;
 use onomancer_shared::usage::UsageStore;
 use onomancer_shared::{JobId, Persona, TenantId};
 use onomancer_testkit::{ClaudeFake, TestDb, TestRedis};
+use onomancer_worker::billed::BilledClaude;
 use onomancer_worker::transform::wiring::models_and_prices;
 use onomancer_worker::transform::{PromptStore, RunContext, TransformEngine};
 use serde_json::json;
@@ -149,14 +150,16 @@ async fn bench_cost(redis: &TestRedis) -> serde_json::Value {
             .l3(Arc::new(SqlL3::from(&db.db)))
             .build(&prometheus::Registry::new())
             .unwrap(),
-        claude: ClaudeClient::new(ClaudeConfig::new(
-            claude.base_url(),
-            "bench".to_string().into(),
-        ))
-        .unwrap(),
-        limiter: None,
-        usage: Some(UsageStore::new(db.db.clone())),
-        prices,
+        claude: Arc::new(BilledClaude {
+            client: ClaudeClient::new(ClaudeConfig::new(
+                claude.base_url(),
+                "bench".to_string().into(),
+            ))
+            .unwrap(),
+            limiter: None,
+            usage: UsageStore::new(db.db.clone()),
+            prices,
+        }),
         models,
         prompts: PromptStore::new(config_dir.join("prompts")),
         duration: None,
@@ -193,7 +196,7 @@ async fn bench_cost(redis: &TestRedis) -> serde_json::Value {
         .map(|p| p.tokens.total_input())
         .collect();
     // The seed's uncached figure, from the same token counts at the same prices.
-    let price = engine.prices.get(&engine.models.transform).unwrap();
+    let price = engine.claude.prices.get(&engine.models.transform).unwrap();
     let uncached: f64 = run
         .personas
         .iter()

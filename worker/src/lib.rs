@@ -1,14 +1,14 @@
 //! The worker role: claims jobs from the Redis Streams queue and runs their handlers (transforms,
 //! notifications, Discord commands, digests), posting results. Scale by running more processes.
 
+pub mod app;
+pub mod billed;
 pub mod handlers;
 pub mod transform;
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use onomancer_shared::db::Database;
-use onomancer_shared::integrations::discord::{DiscordConfig, DiscordPoster};
 use onomancer_shared::queue::{
     default_consumer_name, Queue, QueueConfig, WorkerOptions, WorkerRuntime,
 };
@@ -16,83 +16,19 @@ use onomancer_shared::settings::Settings;
 use onomancer_shared::tenant::TenantRegistry;
 use tokio_util::sync::CancellationToken;
 
-use handlers::decisions::DecisionSearch;
+pub use app::Services;
 pub use handlers::Handlers;
-use handlers::{DigestHandler, DiscordCommandHandler, NotifyHandler, TransformHandler};
-use onomancer_shared::activity::ActivityStore;
-use onomancer_shared::admission::Admission;
-use onomancer_shared::usage::{UsageMetrics, UsageStore};
 
-/// Opens the database and builds every handler this worker can run with the settings it has and
-/// the tenants its process loaded.
+/// Builds this worker's clients once ([`Services::build`]: database, Claude, Discord, Google,
+/// cache, from the tenants its process loaded) and every handler it can run from them.
 pub async fn build_handlers(
     settings: &Settings,
     tenants: Arc<TenantRegistry>,
     queue: &Queue,
     registry: &prometheus::Registry,
 ) -> anyhow::Result<Handlers> {
-    let db = Database::open(&settings.database_url)
-        .await
-        .context("opening the database (DATABASE_URL)")?;
-    // One store for every handler, so every usage record also moves the seed's cost metrics
-    // (`onomancer_tokens_used_total`, `onomancer_api_calls_total`,
-    // `onomancer_estimated_cost_dollars`) on this worker's `/metrics`.
-    let usage = UsageStore::with_metrics(
-        db.clone(),
-        UsageMetrics::register(registry).context("registering cost metrics")?,
-    );
-    let transform = match settings.anthropic_api_key {
-        Some(_) => Some(TransformHandler::from_settings(
-            settings,
-            tenants.clone(),
-            queue,
-            &usage,
-            registry,
-        )?),
-        None => {
-            tracing::warn!("ANTHROPIC_API_KEY is not set: transform jobs will be dead-lettered with that reason");
-            None
-        }
-    };
-    let discord = match DiscordConfig::from_settings(settings, &tenants.defaults().rate_limits) {
-        Some(config) => Some(DiscordPoster::new(
-            config,
-            queue.conn(),
-            queue.keys().clone(),
-        )?),
-        None => {
-            tracing::warn!("DISCORD_BOT_TOKEN or DISCORD_APPLICATION_ID is not set: notifications and slash commands will be dead-lettered with that reason");
-            None
-        }
-    };
-    let notify = discord.clone().map(|discord| NotifyHandler {
-        tenants: tenants.clone(),
-        discord,
-    });
-    let decisions = DecisionSearch::from_settings(settings, &tenants, queue, &usage)?;
-    let discord_command = discord.map(|discord| DiscordCommandHandler {
-        tenants: tenants.clone(),
-        queue: queue.clone(),
-        admission: Admission::new(queue.conn(), queue.keys().clone()),
-        usage: Some(usage.clone()),
-        discord,
-        transform: transform.clone(),
-        decisions: Some(decisions.clone()),
-    });
-    let digest = Some(DigestHandler::from_settings(
-        settings,
-        tenants.clone(),
-        queue,
-        &usage,
-    )?);
-    Ok(Handlers {
-        transform,
-        notify,
-        discord_command,
-        digest,
-        activity: Some(ActivityStore::new(db)),
-        decisions: Some(decisions.store),
-    })
+    let services = Services::build(settings, tenants, queue, registry).await?;
+    Ok(Handlers::from_services(&services))
 }
 
 /// Runs a worker until `shutdown` is cancelled: loads the tenants (a broken tenant config stops

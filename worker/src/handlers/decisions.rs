@@ -18,10 +18,7 @@ use serde::Deserialize;
 use onomancer_shared::activity::ActivitySource;
 use onomancer_shared::decisions::{search_terms, Decision, DecisionStore, StoredDecision};
 use onomancer_shared::llm::{Message, MessagesRequest, SystemPrompt};
-use onomancer_shared::queue::Queue;
-use onomancer_shared::settings::Settings;
-use onomancer_shared::tenant::TenantRegistry;
-use onomancer_shared::usage::{ops, UsageStore};
+use onomancer_shared::usage::ops;
 use onomancer_shared::{Envelope, JobError, TenantId};
 
 use super::claude_once::ClaudeOnce;
@@ -108,21 +105,6 @@ pub const HOW_TO_RECORD: &str = "Decisions are recorded from Linear comments wit
 line), and Discord messages recorded with *Apps → Record decision*.";
 
 impl DecisionSearch {
-    /// Decision search on the usage store's database with the process's settings (Claude
-    /// when `ANTHROPIC_API_KEY` is set).
-    pub fn from_settings(
-        settings: &Settings,
-        tenants: &TenantRegistry,
-        queue: &Queue,
-        usage: &UsageStore,
-    ) -> anyhow::Result<Self> {
-        Ok(Self {
-            store: DecisionStore::new(usage.database().clone()),
-            writer: ClaudeOnce::from_settings(settings, tenants, queue, usage)?,
-            prompts_dir: settings.config_dir.join("prompts"),
-        })
-    }
-
     /// The reply to `/decisions query` for `job`'s tenant.
     pub async fn reply(&self, job: &Envelope, query: &str) -> Result<String, JobError> {
         let query = query.trim();

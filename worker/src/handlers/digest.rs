@@ -28,7 +28,6 @@ use onomancer_shared::usage::ops;
 use onomancer_shared::{Envelope, JobError, JobId, JobOutcome, TenantId};
 
 pub mod input;
-mod wiring;
 
 pub use input::{build_input, DigestInput};
 

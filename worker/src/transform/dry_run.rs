@@ -64,6 +64,7 @@ pub async fn dry_run(
     let summarized_first = document_tokens > settings.input_budget_tokens;
     let price = |model: &str, t: &TokenCounts| {
         engine
+            .claude
             .prices
             .get(model)
             .map(|p| cost_micros(t, p))

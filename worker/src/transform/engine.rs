@@ -22,28 +22,21 @@ use onomancer_shared::cache::{
     TieredCache,
 };
 use onomancer_shared::llm::{
-    CacheControl, ClaudeClient, ContentBlock, Message, MessagesRequest, ModelRoutes, Prices,
-    SystemPrompt,
+    CacheControl, ContentBlock, Message, MessagesRequest, ModelRoutes, SystemPrompt,
 };
-use onomancer_shared::queue::RateLimiter;
-use onomancer_shared::usage::{cost_micros, ops, TokenCounts, UsageRecord, UsageStore};
+use onomancer_shared::usage::{cost_micros, ops, TokenCounts};
 use onomancer_shared::{ContentHash, JobError, JobId, Persona, SharedText, TenantId};
 
 use super::prompts::{PromptStore, TransformSettings};
+use crate::billed::{Bill, BilledClaude};
 
 /// Everything a transform needs; shared by all jobs of a worker.
 #[derive(Clone)]
 pub struct TransformEngine {
     /// The tiered cache.
     pub cache: TieredCache,
-    /// Claude.
-    pub claude: ClaudeClient,
-    /// Per-tenant upstream limits (`None`: unlimited, e.g. the CLI's dry run).
-    pub limiter: Option<RateLimiter>,
-    /// Where usage records go (`None` only in tools that never call Claude).
-    pub usage: Option<UsageStore>,
-    /// Prices by model.
-    pub prices: Prices,
+    /// Claude behind its rate limit and its bill (the worker's one client), with the prices.
+    pub claude: Arc<BilledClaude>,
     /// Which model does what.
     pub models: ModelRoutes,
     /// Prompt templates.
@@ -332,6 +325,7 @@ impl TransformEngine {
             Source::Cache(t) => (t.as_str().to_owned(), TokenCounts::default()),
         };
         let cost = self
+            .claude
             .prices
             .get(&lookup.entry.model)
             .map(|p| cost_micros(&tokens, p))
@@ -350,10 +344,10 @@ impl TransformEngine {
         Ok(outcome)
     }
 
-    /// One Claude call (after taking rate-limit capacity). Its usage is recorded as soon as the
-    /// answer arrives, keyed by the billed message's id, with the job and step as columns: a
-    /// repeat of the step after a failure is another paid call and another row.
-    #[allow(clippy::too_many_arguments)]
+    /// One Claude call through the worker's [`BilledClaude`]: rate limit, call, usage row as
+    /// soon as the answer arrives (keyed by the billed message's id, with the job and step as
+    /// columns: a repeat of the step after a failure is another paid call and another row).
+    #[allow(clippy::too_many_arguments)] // each argument is one part of the request or its bill
     pub(crate) async fn call_claude(
         &self,
         ctx: &RunContext<'_>,
@@ -364,9 +358,6 @@ impl TransformEngine {
         document: &SharedText,
         ask: SharedText,
     ) -> Result<Computed, JobError> {
-        if let Some(limiter) = &self.limiter {
-            limiter.acquire(ctx.tenant, "claude").await?;
-        }
         // The document's own bytes between the tags: no copy per call.
         let doc_block = SharedText::concat([
             SharedText::from_static("<document>\n"),
@@ -390,28 +381,15 @@ impl TransformEngine {
         let request = MessagesRequest::new(model, max_tokens, vec![Message::user(ask)]).system(
             SystemPrompt::Blocks(vec![ContentBlock::text(instructions.clone()), doc_block]),
         );
-        let reply = self.claude.messages(&request).await?;
-        let message = reply.message;
+        let bill = Bill {
+            tenant: ctx.tenant,
+            job: ctx.job,
+            step: &step,
+            operation,
+            user: ctx.user,
+        };
+        let message = self.claude.call(bill, &request).await?;
         let tokens = message.usage.tokens();
-        if message.truncated() {
-            tracing::warn!(
-                step,
-                max_tokens,
-                "Claude stopped at max_tokens; the text is cut off"
-            );
-        }
-        if let Some(store) = &self.usage {
-            let mut record =
-                UsageRecord::claude_reply(ctx.tenant.clone(), operation, &message, &self.prices)
-                    .job_step(ctx.job.clone(), &step);
-            if let Some(u) = ctx.user {
-                record = record.user(u);
-            }
-            if let Err(e) = store.record_paid(&record).await {
-                // The text is paid for; failing now would pay again on the retry.
-                tracing::error!(error = %e, step, message = %message.id, "could not record usage of a Claude call");
-            }
-        }
         Ok(Computed {
             value: message.text(),
             usage: EntryUsage {

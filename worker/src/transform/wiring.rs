@@ -1,7 +1,7 @@
-//! Builds the transform handler from process settings and the tenant registry: the tiered cache
-//! (L3 in SQL, or in the tenant's Google Drive when it has a Workspace and a service account),
-//! the Claude client, the shared rate limiter, the usage store, prompts, the fetcher, the
-//! Discord poster and one Google client per Workspace tenant.
+//! The parts the worker's composition root (`crate::app::Services`) builds its clients from:
+//! model routes and prices, one Google client per Workspace tenant, the tiered cache (L3 in SQL,
+//! or in the tenant's Google Drive when it has a Workspace and a service account), the fetch
+//! policy and the shared rate limiter.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,21 +10,16 @@ use anyhow::Context;
 
 use onomancer_shared::cache::{GoogleDocsL3, SqlL3, TieredCache};
 use onomancer_shared::db::Database;
-use onomancer_shared::integrations::discord::{DiscordConfig, DiscordPoster};
-use onomancer_shared::integrations::fetch::{FetchPolicy, Fetcher, SourceKind};
+use onomancer_shared::integrations::fetch::{FetchPolicy, SourceKind};
 use onomancer_shared::integrations::google::{GoogleClient, GoogleConfig};
-use onomancer_shared::llm::{ClaudeClient, ClaudeConfig, ModelRoutes, Prices};
+use onomancer_shared::llm::{ModelRoutes, Prices};
 use onomancer_shared::queue::{Queue, RateLimiter};
 use onomancer_shared::settings::Settings;
 use onomancer_shared::tenant::{Defaults, TenantRegistry};
-use onomancer_shared::upstream::UpstreamPause;
-use onomancer_shared::usage::{services, UsageMetrics, UsageStore};
+use onomancer_shared::usage::{services, UsageMetrics};
 use onomancer_shared::TenantId;
 
-use super::{PromptStore, TransformEngine};
-use crate::handlers::transform::TransformHandler;
-
-/// Model routes and prices from `config/defaults.json` (loaded and validated with the tenants).
+/// Model routes and prices from `config/defaults.json`.
 pub fn models_and_prices(defaults: &Defaults) -> (ModelRoutes, Prices) {
     (defaults.models.clone(), defaults.prices.clone())
 }
@@ -80,59 +75,6 @@ pub fn build_cache(
         }
     }
     builder.build(registry).context("registering cache metrics")
-}
-
-impl TransformHandler {
-    /// Everything a worker needs to run `transform` jobs. Fails when Claude is not configured
-    /// (`ANTHROPIC_API_KEY`); Discord is optional (jobs from Discord then fail with a clear reason).
-    pub fn from_settings(
-        settings: &Settings,
-        tenants: Arc<TenantRegistry>,
-        queue: &Queue,
-        usage: &UsageStore,
-        registry: &prometheus::Registry,
-    ) -> anyhow::Result<Self> {
-        let defaults = tenants.defaults();
-        let (models, prices) = models_and_prices(defaults);
-        let db = usage.database().clone();
-        // Rate limits of Claude's shared key and of Google service accounts pause every worker.
-        let pause = UpstreamPause::new(queue.conn(), queue.keys().clone());
-        let google = google_clients(&tenants, usage.metrics())?;
-        google.values().for_each(|g| g.pause_with(pause.clone()));
-        let cache = build_cache(settings, &tenants, queue, &db, &google, registry)?;
-        let claude = ClaudeClient::new(ClaudeConfig::from_settings(settings)?)?.with_pause(pause);
-        let limiter = rate_limiter(queue, &tenants);
-        let discord = match DiscordConfig::from_settings(settings, &defaults.rate_limits) {
-            Some(config) => Some(DiscordPoster::new(
-                config,
-                queue.conn(),
-                queue.keys().clone(),
-            )?),
-            None => None,
-        };
-        let fetcher = Fetcher::new(fetch_policy(&defaults.fetch));
-        let engine = TransformEngine {
-            cache,
-            claude,
-            limiter: Some(limiter),
-            usage: Some(usage.clone()),
-            prices,
-            models,
-            prompts: PromptStore::new(settings.config_dir.join("prompts")),
-            duration: Some(
-                crate::transform::engine::register_duration(registry)
-                    .context("registering transform metrics")?,
-            ),
-        };
-        Ok(Self {
-            engine: Arc::new(engine),
-            tenants,
-            fetcher,
-            progress: Some(queue.clone()),
-            discord,
-            google,
-        })
-    }
 }
 
 /// The document-fetching policy: the built-in one (Discord's CDN, GitHub, Google over https),

@@ -1,6 +1,7 @@
 //! [`ClaudeOnce`]: a kept text costs nothing, every paid call is a usage row keyed by its
 //! message (a step repeated after its text was lost is a second row), failures are not billed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::AsyncCommands;
@@ -13,6 +14,7 @@ use onomancer_testkit::claude_fake::{ClaudeFake, Fault};
 use onomancer_testkit::{TestDb, TestRedis};
 
 use super::ClaudeOnce;
+use crate::billed::BilledClaude;
 use crate::transform::tests::support::{seed_prices, TRANSFORM_MODEL};
 
 #[tokio::test]
@@ -23,10 +25,12 @@ async fn a_kept_text_costs_nothing_and_a_step_repeated_after_losing_it_is_billed
     let mut config = ClaudeConfig::new(claude.base_url(), "test-key".to_string().into());
     config.connect_retries = 0;
     let once = ClaudeOnce {
-        claude: Some(ClaudeClient::new(config).unwrap()),
-        limiter: None,
-        usage: UsageStore::new(db.db.clone()),
-        prices: seed_prices(),
+        claude: Some(Arc::new(BilledClaude {
+            client: ClaudeClient::new(config).unwrap(),
+            limiter: None,
+            usage: UsageStore::new(db.db.clone()),
+            prices: seed_prices(),
+        })),
         model: TRANSFORM_MODEL.into(),
         redis: redis.conn.clone(),
         keys: redis.keys.clone(),

@@ -2,6 +2,7 @@
 //! real Redis and SQLite/PostgreSQL with Claude faked at the HTTP level.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use onomancer_shared::decisions::DecisionStore;
@@ -12,6 +13,7 @@ use onomancer_testkit::{ClaudeFake, TestDb, TestRedis};
 use serde_json::{json, Value};
 
 use super::*;
+use crate::billed::BilledClaude;
 use crate::handlers::claude_once::ClaudeOnce;
 use crate::handlers::notify::record_decision;
 
@@ -247,10 +249,14 @@ async fn setup(db: &TestDb, with_claude: bool) -> Setup {
     let search = DecisionSearch {
         store: DecisionStore::new(db.db.clone()),
         writer: ClaudeOnce {
-            claude: with_claude.then(|| ClaudeClient::new(cc).unwrap()),
-            limiter: None,
-            usage: UsageStore::new(db.db.clone()),
-            prices,
+            claude: with_claude.then(|| {
+                Arc::new(BilledClaude {
+                    client: ClaudeClient::new(cc).unwrap(),
+                    limiter: None,
+                    usage: UsageStore::new(db.db.clone()),
+                    prices,
+                })
+            }),
             model: MODEL.into(),
             redis: redis.conn.clone(),
             keys: redis.keys.clone(),
@@ -366,6 +372,9 @@ async fn a_query_is_answered_once_with_citations_from_its_tenant_only() {
         let usage = s
             .search
             .writer
+            .claude
+            .as_ref()
+            .unwrap()
             .usage
             .summary(
                 &TenantId::new("acme"),

@@ -18,6 +18,7 @@ use onomancer_testkit::{ClaudeFake, TestDb, TestRedis};
 use serde_json::json;
 
 use super::*;
+use crate::billed::BilledClaude;
 use crate::handlers::claude_once::ClaudeOnce;
 use crate::handlers::notify::record_activity;
 use onomancer_shared::decisions::DecisionStore;
@@ -112,10 +113,12 @@ async fn setup(db: TestDb) -> Setup {
         activity: ActivityStore::new(db.db.clone()),
         decisions: Some(DecisionStore::new(db.db.clone())),
         writer: ClaudeOnce {
-            claude: Some(ClaudeClient::new(cc).unwrap()),
-            limiter: None,
-            usage: UsageStore::new(db.db.clone()),
-            prices,
+            claude: Some(Arc::new(BilledClaude {
+                client: ClaudeClient::new(cc).unwrap(),
+                limiter: None,
+                usage: UsageStore::new(db.db.clone()),
+                prices,
+            })),
             model: MODEL.into(),
             redis: redis.conn.clone(),
             keys: redis.keys.clone(),
@@ -257,6 +260,7 @@ async fn a_week_is_digested_and_posted_once_with_its_usage() {
             .claude
             .as_ref()
             .unwrap()
+            .client
             .count_tokens(&request.count_tokens_request())
             .await
             .unwrap();
@@ -264,6 +268,9 @@ async fn a_week_is_digested_and_posted_once_with_its_usage() {
         let usage = s
             .handler
             .writer
+            .claude
+            .as_ref()
+            .unwrap()
             .usage
             .summary(
                 &TenantId::new("acme"),
@@ -293,6 +300,9 @@ async fn a_week_is_digested_and_posted_once_with_its_usage() {
         let usage = s
             .handler
             .writer
+            .claude
+            .as_ref()
+            .unwrap()
             .usage
             .summary(
                 &TenantId::new("acme"),
@@ -332,6 +342,9 @@ async fn an_empty_week_posts_a_quiet_digest_without_claude() {
     let usage = s
         .handler
         .writer
+        .claude
+        .as_ref()
+        .unwrap()
         .usage
         .summary(
             &TenantId::new("acme"),

@@ -58,9 +58,6 @@ async fn setup() -> Setup {
             store: onomancer_shared::decisions::DecisionStore::new(db.db.clone()),
             writer: crate::handlers::claude_once::ClaudeOnce {
                 claude: None,
-                limiter: None,
-                usage: UsageStore::new(db.db.clone()),
-                prices: Prices::default(),
                 model: "claude-sonnet-test".into(),
                 redis: redis.conn.clone(),
                 keys: redis.keys.clone(),
@@ -328,10 +325,12 @@ fn engine(s: &Setup, claude: &ClaudeFake) -> TransformEngine {
     );
     TransformEngine {
         cache,
-        claude: ClaudeClient::new(config).unwrap(),
-        limiter: None,
-        usage: Some(UsageStore::new(s.db.db.clone())),
-        prices,
+        claude: Arc::new(crate::billed::BilledClaude {
+            client: ClaudeClient::new(config).unwrap(),
+            limiter: None,
+            usage: UsageStore::new(s.db.db.clone()),
+            prices,
+        }),
         models: ModelRoutes {
             transform: "claude-test".into(),
             validation: "claude-test".into(),

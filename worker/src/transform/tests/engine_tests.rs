@@ -1,11 +1,13 @@
 //! The engine: prompt caching across personas, cost from usage fields, cache reuse, changed
 //! prompts, Claude errors, long documents.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use onomancer_shared::{JobError, JobId, Persona, TenantId};
 
 use super::support::*;
+use crate::billed::BilledClaude;
 use crate::transform::{dry_run, RunContext};
 
 fn personas() -> Vec<Persona> {
@@ -67,9 +69,8 @@ async fn four_personas_pay_for_the_document_once_and_cost_matches_usage() {
     assert!(total < 180_000, "four personas cost {total} micro-dollars");
     let summary = h
         .engine
+        .claude
         .usage
-        .as_ref()
-        .unwrap()
         .summary(
             &tenant,
             chrono::Utc::now() - chrono::Duration::hours(1),
@@ -383,7 +384,10 @@ async fn the_claude_rate_limit_defers_the_job() {
         RateLimit::new(2, Duration::from_secs(60)),
     );
     let mut engine = (*h.engine).clone();
-    engine.limiter = Some(limiter);
+    engine.claude = Arc::new(BilledClaude {
+        limiter: Some(limiter),
+        ..(*engine.claude).clone()
+    });
     let job = JobId::generate();
     let ctx = RunContext {
         tenant: &tenant,

@@ -4,6 +4,7 @@
 //! fake's answered cost to the micro-dollar, and within a job no persona is paid twice.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
@@ -13,6 +14,7 @@ use onomancer_shared::{JobError, JobId, Persona, TenantId};
 use onomancer_testkit::claude_fake::{Fault, FaultMix};
 
 use super::support::*;
+use crate::billed::BilledClaude;
 use crate::transform::{RunContext, TransformEngine, TransformRun};
 
 fn personas() -> Vec<Persona> {
@@ -136,7 +138,10 @@ async fn a_hung_persona_costs_nothing_and_its_siblings_answers_are_kept() {
     let mut config = ClaudeConfig::new(h.claude.base_url(), "test-key".to_string().into());
     config.timeout = Duration::from_millis(300);
     config.connect_retries = 0;
-    engine.claude = ClaudeClient::new(config).unwrap();
+    engine.claude = Arc::new(BilledClaude {
+        client: ClaudeClient::new(config).unwrap(),
+        ..(*engine.claude).clone()
+    });
     // The first persona (alone) is answered; one of the three siblings hangs.
     h.claude.fail_next(Fault::Slow(Duration::ZERO), 1);
     h.claude.fail_next(Fault::Hang, 1);

@@ -9,6 +9,7 @@ use onomancer_shared::llm::{ClaudeClient, ClaudeConfig, ModelPrice, ModelRoutes,
 use onomancer_shared::usage::UsageStore;
 use onomancer_testkit::{ClaudeFake, TestDb, TestRedis};
 
+use crate::billed::BilledClaude;
 use crate::transform::{PromptStore, TransformEngine};
 
 pub const TRANSFORM_MODEL: &str = "claude-sonnet-test";
@@ -79,10 +80,12 @@ pub fn engine_on(
     config.connect_retries = 0;
     TransformEngine {
         cache,
-        claude: ClaudeClient::new(config).expect("client"),
-        limiter: None,
-        usage: Some(UsageStore::new(db.db.clone())),
-        prices: seed_prices(),
+        claude: Arc::new(BilledClaude {
+            client: ClaudeClient::new(config).expect("client"),
+            limiter: None,
+            usage: UsageStore::new(db.db.clone()),
+            prices: seed_prices(),
+        }),
         models: ModelRoutes {
             transform: TRANSFORM_MODEL.into(),
             validation: SUMMARIZE_MODEL.into(),

@@ -120,6 +120,7 @@ async fn a_busy_week_fits_the_input_budget_keeping_what_matters() {
         .claude
         .as_ref()
         .unwrap()
+        .client
         .count_tokens(&request.count_tokens_request())
         .await
         .unwrap();

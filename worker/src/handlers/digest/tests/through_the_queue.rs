@@ -1,5 +1,5 @@
-//! Digests built by `DigestHandler::from_settings` (the worker's wiring) and run through the real
-//! queue and worker runtime, as the scheduler enqueues them.
+//! Digests built by the worker's composition root (`crate::app::Services`) and run through the
+//! real queue and worker runtime, as the scheduler enqueues them.
 
 use std::time::Duration;
 
@@ -73,8 +73,11 @@ async fn start(with_claude: bool) -> Running {
     .unwrap();
     let tenants = Arc::new(TenantRegistry::load_with_env(dir.path(), |_| None).unwrap());
     let database = Database::open(&settings.database_url).await.unwrap();
-    let usage = onomancer_shared::usage::UsageStore::new(database);
-    let handler = DigestHandler::from_settings(&settings, tenants, &queue, &usage).unwrap();
+    let services =
+        crate::app::Services::with(&settings, tenants, database, &queue, &registry).unwrap();
+    let handler = crate::Handlers::from_services(&services)
+        .digest
+        .expect("a database is configured");
     assert_eq!(handler.writer.claude.is_some(), with_claude);
     assert_eq!(handler.writer.model, "claude-sonnet-4-5");
     let activity = handler.activity.clone();
