@@ -1,9 +1,8 @@
-//! The `onomancer-scheduler` binary: arguments (only `--help` and `--version`: every setting is
-//! an environment variable), settings, telemetry, tenant schedules, then
-//! [`onomancer_scheduler::run`] until SIGTERM or Ctrl-C.
+//! The `onomancer-scheduler` binary: its arguments (only `--help` and `--version`: every setting
+//! is an environment variable), then [`onomancer_scheduler::run`] through the start every role
+//! shares ([`onomancer_shared::role::main`]) until SIGTERM or Ctrl-C.
 
 use clap::Parser;
-use onomancer_shared::settings::Settings;
 
 /// mimalloc: the queue's hot path allocates per job; glibc malloc was a fifth of its CPU.
 #[global_allocator]
@@ -21,11 +20,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 )]
 struct Args {}
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     Args::parse();
-    let settings = Settings::from_env()?;
-    onomancer_shared::telemetry::init(settings.log_format);
-    let shutdown = onomancer_shared::shutdown::on_signals();
-    onomancer_scheduler::run(&settings, shutdown).await
+    onomancer_shared::role::main(|settings, shutdown| async move {
+        onomancer_scheduler::run(&settings, shutdown).await
+    })
 }

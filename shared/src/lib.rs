@@ -20,6 +20,7 @@ pub mod ops_http;
 pub mod payloads;
 pub mod queue;
 pub mod redis_conn;
+pub mod role;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;

@@ -1,9 +1,8 @@
-//! The `onomancer-worker` binary: arguments (only `--help` and `--version`: every setting is an
-//! environment variable), settings, telemetry, then [`onomancer_worker::run`] until SIGTERM or
-//! Ctrl-C.
+//! The `onomancer-worker` binary: its arguments (only `--help` and `--version`: every setting
+//! is an environment variable), then [`onomancer_worker::run`] through the start every role
+//! shares ([`onomancer_shared::role::main`]) until SIGTERM or Ctrl-C.
 
 use clap::Parser;
-use onomancer_shared::settings::Settings;
 
 /// mimalloc: the queue's hot path allocates per job; glibc malloc was a fifth of its CPU.
 #[global_allocator]
@@ -22,19 +21,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Args {}
 
 fn main() -> anyhow::Result<()> {
-    // Before the runtime's threads and the heap grow (see the function).
-    let thp = onomancer_shared::memory::disable_transparent_huge_pages();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(async {
-            Args::parse();
-            let settings = Settings::from_env()?;
-            onomancer_shared::telemetry::init(settings.log_format);
-            if let Err(e) = thp {
-                tracing::info!(error = %e, "could not turn transparent huge pages off; the heap may take more memory");
-            }
-            let shutdown = onomancer_shared::shutdown::on_signals();
-            onomancer_worker::run(&settings, shutdown).await
-        })
+    Args::parse();
+    onomancer_shared::role::main(|settings, shutdown| async move {
+        onomancer_worker::run(&settings, shutdown).await
+    })
 }

@@ -347,7 +347,10 @@ impl TransformEngine {
     /// One Claude call through the worker's [`BilledClaude`]: rate limit, call, usage row as
     /// soon as the answer arrives (keyed by the billed message's id, with the job and step as
     /// columns: a repeat of the step after a failure is another paid call and another row).
-    #[allow(clippy::too_many_arguments)] // each argument is one part of the request or its bill
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each argument is one part of the request or its bill"
+    )]
     pub(crate) async fn call_claude(
         &self,
         ctx: &RunContext<'_>,
