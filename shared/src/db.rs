@@ -1,25 +1,22 @@
 //! The SQL database (usage, events, decisions, the L3 cache): SQLite by default, PostgreSQL at
 //! scale, chosen by `DATABASE_URL`. Each backend has its own migrations
 //! (`shared/migrations/{sqlite,postgres}`), embedded in the binary and applied at start.
-//!
-//! The one query path: a store writes each statement once, with `$N` placeholders (PostgreSQL's
-//! style, which sqlx's SQLite driver reads as parameter N too), and its values once, as [`Arg`]s;
-//! [`Database::execute`] and the `fetch_*` methods bind them on whichever backend this is, and
-//! read rows into any `#[derive(sqlx::FromRow)]` type. The few places where the two dialects
-//! differ are methods of [`Backend`] (e.g. [`Backend::json`]).
+//! Queries go through [`Database::execute`] and the `fetch_*` methods (module `query`): one
+//! statement and one list of [`Arg`]s for both backends.
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::query::Query;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Encode, FromRow, Type};
+
+mod query;
+
+pub use query::{stored_time, Arg, FromDbRow};
 
 /// Migrations for SQLite.
 pub static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -44,84 +41,6 @@ pub enum Backend {
     Sqlite,
     /// PostgreSQL.
     Postgres,
-}
-
-impl Backend {
-    /// Bound JSON text (`param`, e.g. `$8`) as the value of a JSON column: JSONB on PostgreSQL
-    /// (cast from the text), TEXT on SQLite (stored as is).
-    pub fn json(self, param: &str) -> String {
-        match self {
-            Backend::Sqlite => param.to_owned(),
-            Backend::Postgres => format!("CAST({param} AS JSONB)"),
-        }
-    }
-}
-
-/// A value bound to a statement. Stores bind only these types, each stored alike on both
-/// backends (times as `i64` milliseconds), so one statement and one list of values serve both.
-#[derive(Clone, Copy, Debug)]
-pub enum Arg<'a> {
-    /// An integer (`INTEGER` on SQLite, `BIGINT` on PostgreSQL).
-    Int(i64),
-    /// Text.
-    Text(&'a str),
-    /// Text or `NULL`.
-    OptText(Option<&'a str>),
-    /// Bytes (`BLOB` on SQLite, `BYTEA` on PostgreSQL).
-    Bytes(&'a [u8]),
-}
-
-impl From<i64> for Arg<'_> {
-    fn from(v: i64) -> Self {
-        Arg::Int(v)
-    }
-}
-
-impl<'a> From<&'a str> for Arg<'a> {
-    fn from(v: &'a str) -> Self {
-        Arg::Text(v)
-    }
-}
-
-impl<'a> From<Option<&'a str>> for Arg<'a> {
-    fn from(v: Option<&'a str>) -> Self {
-        Arg::OptText(v)
-    }
-}
-
-impl<'a> From<&'a [u8]> for Arg<'a> {
-    fn from(v: &'a [u8]) -> Self {
-        Arg::Bytes(v)
-    }
-}
-
-/// A row read the same way from either backend: what `#[derive(sqlx::FromRow)]` gives (tuples
-/// such as `(i64,)` too).
-pub trait FromDbRow:
-    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
-{
-}
-
-impl<T> FromDbRow for T where
-    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
-{
-}
-
-/// `sql` with `args` bound in order, on backend `DB`: the one binding code path.
-fn bound<'q, DB>(sql: &'q str, args: &[Arg<'q>]) -> Query<'q, DB, DB::Arguments<'q>>
-where
-    DB: sqlx::Database,
-    i64: Encode<'q, DB> + Type<DB>,
-    &'q str: Encode<'q, DB> + Type<DB>,
-    Option<&'q str>: Encode<'q, DB> + Type<DB>,
-    &'q [u8]: Encode<'q, DB> + Type<DB>,
-{
-    args.iter().fold(sqlx::query(sql), |q, arg| match *arg {
-        Arg::Int(v) => q.bind(v),
-        Arg::Text(v) => q.bind(v),
-        Arg::OptText(v) => q.bind(v),
-        Arg::Bytes(v) => q.bind(v),
-    })
 }
 
 /// Why the database could not be opened or migrated.
@@ -247,70 +166,6 @@ impl Database {
             Database::Sqlite(_) => Backend::Sqlite,
             Database::Postgres(_) => Backend::Postgres,
         }
-    }
-
-    /// Runs `sql` with `args` bound to `$1`, `$2`, ...; returns how many rows it changed.
-    pub async fn execute(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
-        Ok(match self {
-            Database::Sqlite(pool) => bound(sql, args).execute(pool).await?.rows_affected(),
-            Database::Postgres(pool) => bound(sql, args).execute(pool).await?.rows_affected(),
-        })
-    }
-
-    /// Every row `sql` returns with `args` bound, each read as a `T`.
-    pub async fn fetch_all<T: FromDbRow>(
-        &self,
-        sql: &str,
-        args: &[Arg<'_>],
-    ) -> Result<Vec<T>, sqlx::Error> {
-        match self {
-            Database::Sqlite(pool) => {
-                bound(sql, args)
-                    .try_map(|r| T::from_row(&r))
-                    .fetch_all(pool)
-                    .await
-            }
-            Database::Postgres(pool) => {
-                bound(sql, args)
-                    .try_map(|r| T::from_row(&r))
-                    .fetch_all(pool)
-                    .await
-            }
-        }
-    }
-
-    /// The first row `sql` returns with `args` bound, if any, read as a `T`.
-    pub async fn fetch_optional<T: FromDbRow>(
-        &self,
-        sql: &str,
-        args: &[Arg<'_>],
-    ) -> Result<Option<T>, sqlx::Error> {
-        match self {
-            Database::Sqlite(pool) => {
-                bound(sql, args)
-                    .try_map(|r| T::from_row(&r))
-                    .fetch_optional(pool)
-                    .await
-            }
-            Database::Postgres(pool) => {
-                bound(sql, args)
-                    .try_map(|r| T::from_row(&r))
-                    .fetch_optional(pool)
-                    .await
-            }
-        }
-    }
-
-    /// The first row `sql` returns with `args` bound, read as a `T`; [`sqlx::Error::RowNotFound`]
-    /// when there is none.
-    pub async fn fetch_one<T: FromDbRow>(
-        &self,
-        sql: &str,
-        args: &[Arg<'_>],
-    ) -> Result<T, sqlx::Error> {
-        self.fetch_optional(sql, args)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)
     }
 
     /// A trivial query (readiness checks).

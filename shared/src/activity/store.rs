@@ -2,10 +2,10 @@
 //! TEXT on SQLite, JSONB on PostgreSQL, see [`Backend::json`]). Every statement is filtered by
 //! tenant.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{ActivityError, ActivityEvent, ActivitySource};
-use crate::db::{Backend, Database};
+use crate::db::{stored_time, Backend, Database};
 use crate::ids::TenantId;
 
 fn insert_sql(backend: Backend) -> String {
@@ -51,21 +51,19 @@ impl TryFrom<EventRow> for ActivityEvent {
     type Error = ActivityError;
 
     fn try_from(row: EventRow) -> Result<Self, ActivityError> {
-        let id = row.id;
-        let corrupt = |message: String| ActivityError::Corrupt { id, message };
-        let (source, ms) = (row.source, row.occurred_at_ms);
+        let corrupt = |message| ActivityError::Corrupt {
+            id: row.id,
+            message,
+        };
         Ok(ActivityEvent {
             tenant: TenantId::new(row.tenant_id),
-            source: ActivitySource::parse(&source)
-                .ok_or_else(|| corrupt(format!("unknown source {source:?}")))?,
+            source: ActivitySource::parse(&row.source)
+                .ok_or_else(|| corrupt(format!("unknown source {:?}", row.source)))?,
             kind: row.kind,
             title: row.title,
             url: row.url,
             actor: row.actor,
-            occurred_at: Utc
-                .timestamp_millis_opt(ms)
-                .single()
-                .ok_or_else(|| corrupt(format!("occurred_at_ms {ms} is out of range")))?,
+            occurred_at: stored_time("occurred_at_ms", row.occurred_at_ms).map_err(corrupt)?,
             details: serde_json::from_str(&row.details)
                 .map_err(|e| corrupt(format!("details are not JSON: {e}")))?,
             dedupe_key: row.dedupe_key,

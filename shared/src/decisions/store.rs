@@ -1,10 +1,10 @@
 //! SQL for decisions, one statement for both backends. Every statement is filtered by tenant.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{score, search_terms, Decision, DecisionError, StoredDecision};
 use crate::activity::ActivitySource;
-use crate::db::{Arg, Database};
+use crate::db::{stored_time, Arg, Database};
 use crate::ids::TenantId;
 
 /// Most rows a search ranks (the newest matching ones).
@@ -55,25 +55,24 @@ impl TryFrom<DecisionRow> for StoredDecision {
     type Error = DecisionError;
 
     fn try_from(row: DecisionRow) -> Result<Self, DecisionError> {
-        let id = row.id;
-        let corrupt = |message: String| DecisionError::Corrupt { id, message };
-        let (source, ms) = (row.source, row.decided_at_ms);
+        let corrupt = |message| DecisionError::Corrupt {
+            id: row.id,
+            message,
+        };
+        let decision = Decision {
+            tenant: TenantId::new(row.tenant_id),
+            source: ActivitySource::parse(&row.source)
+                .ok_or_else(|| corrupt(format!("unknown source {:?}", row.source)))?,
+            title: row.title,
+            text: row.body,
+            url: row.url,
+            author: row.author,
+            decided_at: stored_time("decided_at_ms", row.decided_at_ms).map_err(corrupt)?,
+            dedupe_key: row.dedupe_key,
+        };
         Ok(StoredDecision {
-            id,
-            decision: Decision {
-                tenant: TenantId::new(row.tenant_id),
-                source: ActivitySource::parse(&source)
-                    .ok_or_else(|| corrupt(format!("unknown source {source:?}")))?,
-                title: row.title,
-                text: row.body,
-                url: row.url,
-                author: row.author,
-                decided_at: Utc
-                    .timestamp_millis_opt(ms)
-                    .single()
-                    .ok_or_else(|| corrupt(format!("decided_at_ms {ms} is out of range")))?,
-                dedupe_key: row.dedupe_key,
-            },
+            id: row.id,
+            decision,
         })
     }
 }
