@@ -15,6 +15,7 @@ mod queue_processes;
 mod queue_resilience;
 mod queue_semantics;
 mod queue_tenants;
+mod redis_wait;
 mod scheduler;
 mod tidy;
 mod upstream_deferrals;

@@ -232,6 +232,12 @@ async fn a_worker_process_exports_queue_metrics() {
         |path: &'static str| async move { reqwest::get(format!("http://{addr}{path}")).await.ok() };
     let ready = get("/readyz").await.expect("readyz answers");
     assert_eq!(ready.status(), 200);
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(
+        ready,
+        serde_json::json!({"status": "ready", "redis": "ok"}),
+        "the same /readyz format as the gateway's"
+    );
     let body = std::sync::Mutex::new(String::new());
     wait_until(Duration::from_secs(10), "acks exported", || async {
         let text = get("/metrics").await.unwrap().text().await.unwrap();
