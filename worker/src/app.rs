@@ -49,6 +49,10 @@ pub struct Services {
     pub db: Database,
     /// Usage rows, moving the seed's cost metrics on this worker's `/metrics`.
     pub usage: UsageStore,
+    /// GitHub and Linear activity kept for digests.
+    pub activity: ActivityStore,
+    /// Decisions kept for `/decisions` and digests.
+    pub decisions: DecisionStore,
     /// Quota counters for `/usage` and refunds of failed `/transform`s.
     pub admission: Admission,
     /// Claude behind the shared per-tenant rate limit and the bill (`None`: no
@@ -147,6 +151,8 @@ impl Services {
         Ok(Self {
             fetcher: Fetcher::new(fetch_policy(&tenants.defaults().fetch)),
             admission: Admission::new(queue.conn(), queue.keys().clone()),
+            activity: ActivityStore::new(db.clone()),
+            decisions: DecisionStore::new(db.clone()),
             prompts_dir: settings.config_dir.join("prompts"),
             tenants,
             queue: queue.clone(),
@@ -164,7 +170,7 @@ impl Services {
     /// `/decisions` search and answers: the decision store, Claude once per job.
     fn decision_search(&self) -> DecisionSearch {
         DecisionSearch {
-            store: DecisionStore::new(self.db.clone()),
+            store: self.decisions.clone(),
             writer: self.claude_once(),
             prompts_dir: self.prompts_dir.clone(),
         }
@@ -218,8 +224,8 @@ impl Handlers {
         });
         let digest = DigestHandler {
             tenants: s.tenants.clone(),
-            activity: ActivityStore::new(s.db.clone()),
-            decisions: Some(DecisionStore::new(s.db.clone())),
+            activity: s.activity.clone(),
+            decisions: Some(s.decisions.clone()),
             writer: s.claude_once(),
             prompts_dir: s.prompts_dir.clone(),
             discord: s.discord.clone(),
@@ -230,8 +236,8 @@ impl Handlers {
             notify,
             discord_command,
             digest: Some(digest),
-            activity: Some(ActivityStore::new(s.db.clone())),
-            decisions: Some(DecisionStore::new(s.db.clone())),
+            activity: Some(s.activity.clone()),
+            decisions: Some(s.decisions.clone()),
         }
     }
 }

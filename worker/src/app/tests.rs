@@ -1,6 +1,6 @@
 //! One of each: the worker's root built against the fakes gives every handler the same billed
-//! Claude (and so one rate limiter and one connection pool) and the same Google client per
-//! tenant (one access token for all handlers).
+//! Claude (and so one rate limiter and one connection pool), the same Discord poster and the
+//! same Google client per tenant (one access token for all handlers).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -78,6 +78,18 @@ async fn every_handler_shares_the_one_client_of_each_kind() {
         ("/decisions", decisions.writer.claude.as_ref().unwrap()),
     ] {
         assert!(Arc::ptr_eq(one, claude), "{who} has its own Claude client");
+    }
+    let poster = services.discord.as_ref().expect("Discord is configured");
+    for (who, discord) in [
+        ("transform", transform.discord.as_ref().unwrap()),
+        ("notify", &handlers.notify.as_ref().unwrap().discord),
+        ("discord command", &command.discord),
+        ("digest", digest.discord.as_ref().unwrap()),
+    ] {
+        assert!(
+            poster.shares_clients_with(discord),
+            "{who} has its own Discord poster"
+        );
     }
     assert!(
         Arc::ptr_eq(&transform.engine, &command_transform.engine),

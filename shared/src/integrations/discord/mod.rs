@@ -211,6 +211,11 @@ impl std::fmt::Debug for DiscordPoster {
 mod send;
 
 impl DiscordPoster {
+    /// Whether `other` is a clone of this poster (the same HTTP clients and connections).
+    pub fn shares_clients_with(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.http, &other.http)
+    }
+
     /// A poster whose idempotency markers, pauses and fleet-wide limits live in `conn` under
     /// `keys`.
     pub fn new(
