@@ -7,8 +7,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use onomancer_shared::payloads::NoopPayload;
 use onomancer_shared::queue::{JobState, QueueConfig};
-use onomancer_shared::{JobKind, KeySpace, Lane, NewJob, TenantId};
+use onomancer_shared::{KeySpace, NewJob, TenantId};
 use tokio::sync::mpsc;
 
 use crate::helpers::*;
@@ -108,12 +109,7 @@ async fn a_worker_and_a_scheduler_started_before_redis_wait_for_it_then_work() {
     let queue = queue_at(&url, QueueConfig::default()).await;
     let tenant = TenantId::new("thj");
     let job = queue
-        .enqueue(NewJob::new(
-            tenant.clone(),
-            JobKind::NOOP,
-            Lane::Default,
-            &(),
-        ))
+        .enqueue(NewJob::new(tenant.clone(), &NoopPayload {}))
         .await
         .unwrap();
     wait_until(
