@@ -88,17 +88,16 @@ impl ActivityStore {
     pub async fn record(&self, event: &ActivityEvent) -> Result<bool, ActivityError> {
         let details = event.details.to_string();
         let now = Utc::now().timestamp_millis();
-        let e = event;
         let args = [
-            e.tenant.as_str().into(),
-            e.source.as_str().into(),
-            e.kind.as_str().into(),
-            e.title.as_str().into(),
-            e.url.as_deref().into(),
-            e.actor.as_deref().into(),
-            e.occurred_at.timestamp_millis().into(),
+            event.tenant.as_str().into(),
+            event.source.as_str().into(),
+            event.kind.as_str().into(),
+            event.title.as_str().into(),
+            event.url.as_deref().into(),
+            event.actor.as_deref().into(),
+            event.occurred_at.timestamp_millis().into(),
             details.as_str().into(),
-            e.dedupe_key.as_str().into(),
+            event.dedupe_key.as_str().into(),
             now.into(),
         ];
         let sql = insert_sql(self.db.backend());
