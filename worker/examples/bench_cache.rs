@@ -14,10 +14,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use onomancer_shared::cache::{
-    content_hash, CacheConfig, CacheKey, Clock, Computed, EntryUsage, Expectation, SqlL3,
-    TieredCache,
+    content_hash, CacheConfig, CacheKey, Clock, Computed, Expectation, SqlL3, TieredCache,
 };
-use onomancer_shared::llm::{ClaudeClient, ClaudeConfig};
+use onomancer_shared::llm::{ClaudeClient, ClaudeConfig, TokenCounts};
 use onomancer_shared::tenant::TenantRegistry;
 use onomancer_shared::usage::UsageStore;
 use onomancer_shared::{JobId, Persona, TenantId};
@@ -92,7 +91,7 @@ async fn bench_tiers(redis: &TestRedis) -> serde_json::Value {
                 &expect,
                 Computed {
                     value: value.clone(),
-                    usage: EntryUsage::default(),
+                    usage: TokenCounts::default(),
                 },
             ),
         )

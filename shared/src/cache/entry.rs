@@ -9,21 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::TenantId;
 use crate::keys::KeySpace;
+use crate::llm::TokenCounts;
 
 use super::config::DataType;
-
-/// Token usage of the Claude call that produced an entry (the API's `usage` fields).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EntryUsage {
-    /// Uncached input tokens.
-    pub input_tokens: u64,
-    /// Output tokens.
-    pub output_tokens: u64,
-    /// Input tokens written to the prompt cache.
-    pub cache_creation_input_tokens: u64,
-    /// Input tokens read from the prompt cache.
-    pub cache_read_input_tokens: u64,
-}
 
 /// One cached value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,8 +24,47 @@ pub struct CacheEntry {
     pub fingerprint: String,
     /// When it was produced, ms since the Unix epoch (drives stale-while-revalidate).
     pub created_ms: i64,
-    /// Usage of the producing call.
-    pub usage: EntryUsage,
+    /// Tokens of the producing call (stored under the API's `usage` field names; the 1-hour
+    /// share of cache writes is not kept).
+    #[serde(with = "stored_usage")]
+    pub usage: TokenCounts,
+}
+
+/// The stored form of an entry's token counts: the Messages API's `usage` names, as entries
+/// have always been written.
+mod stored_usage {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::llm::TokenCounts;
+
+    #[derive(Serialize, Deserialize)]
+    struct Stored {
+        input_tokens: u64,
+        output_tokens: u64,
+        cache_creation_input_tokens: u64,
+        cache_read_input_tokens: u64,
+    }
+
+    pub(super) fn serialize<S: Serializer>(t: &TokenCounts, s: S) -> Result<S::Ok, S::Error> {
+        Stored {
+            input_tokens: t.input,
+            output_tokens: t.output,
+            cache_creation_input_tokens: t.cache_creation,
+            cache_read_input_tokens: t.cache_read,
+        }
+        .serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TokenCounts, D::Error> {
+        let u = Stored::deserialize(d)?;
+        Ok(TokenCounts {
+            input: u.input_tokens,
+            output: u.output_tokens,
+            cache_creation: u.cache_creation_input_tokens,
+            cache_creation_1h: 0,
+            cache_read: u.cache_read_input_tokens,
+        })
+    }
 }
 
 /// Why stored bytes are not an entry.
@@ -179,14 +206,46 @@ mod tests {
             model: "m".into(),
             fingerprint: "f".into(),
             created_ms: 5,
-            usage: EntryUsage {
+            usage: TokenCounts {
+                input: 1,
+                output: 2,
+                cache_creation: 3,
+                cache_creation_1h: 0,
+                cache_read: 4,
+            },
+        };
+        assert_eq!(CacheEntry::decode(&e.encode()).unwrap(), e);
+        // The stored names are the API's, as entries written before this type was shared.
+        #[derive(Serialize)]
+        struct Usage {
+            input_tokens: u64,
+            output_tokens: u64,
+            cache_creation_input_tokens: u64,
+            cache_read_input_tokens: u64,
+        }
+        #[derive(Serialize)]
+        struct Written<'a> {
+            value: &'a str,
+            model: &'a str,
+            fingerprint: &'a str,
+            created_ms: i64,
+            usage: Usage,
+        }
+        let before = rmp_serde::to_vec_named(&Written {
+            value: "hello",
+            model: "m",
+            fingerprint: "f",
+            created_ms: 5,
+            usage: Usage {
                 input_tokens: 1,
                 output_tokens: 2,
                 cache_creation_input_tokens: 3,
                 cache_read_input_tokens: 4,
             },
-        };
-        assert_eq!(CacheEntry::decode(&e.encode()).unwrap(), e);
+        })
+        .unwrap();
+        assert_eq!(e.encode(), before);
+        assert_eq!(CacheEntry::decode(&before).unwrap(), e);
         assert!(e.matches(&Expectation::new("m", "f")));
         assert!(!e.matches(&Expectation::new("m", "g")));
         assert!(CacheEntry::decode(b"\xc1").is_err());

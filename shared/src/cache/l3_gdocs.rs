@@ -9,7 +9,7 @@ use tokio::sync::OnceCell;
 use crate::ids::TenantId;
 use crate::integrations::google::{ExportFormat, GoogleClient, GoogleError, NewDocument};
 
-use super::entry::{CacheEntry, CacheKey, EntryUsage, Expectation};
+use super::entry::{CacheEntry, CacheKey, Expectation};
 use super::l3::{L3Error, L3Store};
 
 /// The permanent tier in one tenant's Google Drive.
@@ -77,7 +77,7 @@ impl GoogleDocsL3 {
             model: expect.model.clone(),
             fingerprint: expect.fingerprint.clone(),
             created_ms: chrono::Utc::now().timestamp_millis(),
-            usage: EntryUsage::default(),
+            usage: crate::llm::TokenCounts::default(),
         }))
     }
 

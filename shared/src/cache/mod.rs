@@ -19,7 +19,7 @@ pub mod swr;
 pub mod tiered;
 
 pub use config::{CacheConfig, DataType};
-pub use entry::{CacheEntry, CacheKey, Clock, EntryUsage, Expectation};
+pub use entry::{CacheEntry, CacheKey, Clock, Expectation};
 pub use hash::{content_hash, normalize, template_fingerprint};
 pub use l3::{L3Error, L3Store, SqlL3};
 pub use l3_gdocs::GoogleDocsL3;

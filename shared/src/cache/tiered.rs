@@ -15,7 +15,7 @@ use crate::keys::KeySpace;
 use crate::redis_conn::RedisConn;
 
 use super::config::CacheConfig;
-use super::entry::{CacheEntry, CacheKey, Clock, EntryUsage, Expectation};
+use super::entry::{CacheEntry, CacheKey, Clock, Expectation};
 use super::flight::{Flight, FlightKeys};
 use super::l1::L1;
 use super::l2;
@@ -67,8 +67,8 @@ pub struct Lookup {
 pub struct Computed {
     /// The value.
     pub value: String,
-    /// Usage of the producing call.
-    pub usage: EntryUsage,
+    /// Tokens of the producing call.
+    pub usage: crate::llm::TokenCounts,
 }
 
 pub(crate) struct Inner {

@@ -133,3 +133,21 @@ impl RateLimiter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_form_is_requests_per_seconds_both_required() {
+        let l: RateLimit = serde_json::from_str(r#"{"requests": 50, "perSeconds": 60}"#).unwrap();
+        assert_eq!(l, RateLimit::new(50, Duration::from_secs(60)));
+        assert_eq!((l.per_seconds(), l.window_ms()), (60, 60_000));
+        assert!(serde_json::from_str::<RateLimit>(r#"{"requests": 50}"#).is_err());
+        let e =
+            serde_json::from_str::<RateLimit>(r#"{"requests": 5, "perSeconds": 1, "burst": 2}"#)
+                .unwrap_err();
+        assert!(e.to_string().contains("unknown field `burst`"), "{e}");
+        assert_eq!(RateLimit::new(5, Duration::ZERO).window_ms(), 1);
+    }
+}

@@ -18,8 +18,7 @@ use serde::Serialize;
 use tokio::sync::OnceCell;
 
 use onomancer_shared::cache::{
-    content_hash, template_fingerprint, CacheKey, Computed, EntryUsage, Expectation, Source,
-    TieredCache,
+    content_hash, template_fingerprint, CacheKey, Computed, Expectation, Source, TieredCache,
 };
 use onomancer_shared::llm::{
     CacheControl, ContentBlock, Message, MessagesRequest, ModelRoutes, SystemPrompt,
@@ -163,17 +162,6 @@ pub struct TransformRun {
     pub summarized: bool,
     /// Per persona, in the order asked.
     pub personas: Vec<PersonaOutcome>,
-}
-
-/// Converts cached usage to billed token counts.
-pub fn tokens_of(u: &EntryUsage) -> TokenCounts {
-    TokenCounts {
-        input: u.input_tokens,
-        output: u.output_tokens,
-        cache_creation: u.cache_creation_input_tokens,
-        cache_creation_1h: 0,
-        cache_read: u.cache_read_input_tokens,
-    }
 }
 
 pub(crate) struct PersonaPlan {
@@ -321,7 +309,7 @@ impl TransformEngine {
                 .observe(started.elapsed().as_secs_f64());
         }
         let (served_by, tokens) = match lookup.source {
-            Source::Computed => ("claude".to_owned(), tokens_of(&lookup.entry.usage)),
+            Source::Computed => ("claude".to_owned(), lookup.entry.usage),
             Source::Cache(t) => (t.as_str().to_owned(), TokenCounts::default()),
         };
         let cost = self
@@ -395,11 +383,10 @@ impl TransformEngine {
         let tokens = message.usage.tokens();
         Ok(Computed {
             value: message.text(),
-            usage: EntryUsage {
-                input_tokens: tokens.input,
-                output_tokens: tokens.output,
-                cache_creation_input_tokens: tokens.cache_creation,
-                cache_read_input_tokens: tokens.cache_read,
+            // As the entry stores them: the 1-hour share of cache writes is not kept.
+            usage: TokenCounts {
+                cache_creation_1h: 0,
+                ..tokens
             },
         })
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::support::{Calls, Ns};
 use crate::cache::config::FlightConfig;
 use crate::cache::*;
+use crate::llm::TokenCounts;
 use crate::{Persona, TenantId};
 
 fn expect() -> Expectation {
@@ -42,7 +43,7 @@ async fn four_workers_twenty_requests_each_one_call_per_persona() {
                         tokio::time::sleep(Duration::from_millis(150)).await;
                         Ok::<_, std::convert::Infallible>(Computed {
                             value: format!("for {persona}"),
-                            usage: EntryUsage::default(),
+                            usage: TokenCounts::default(),
                         })
                     })
                     .await
@@ -150,7 +151,7 @@ async fn when_the_holder_fails_a_waiter_computes() {
             b.get_or_compute(&key, &expect(), || async {
                 Ok::<_, &str>(Computed {
                     value: "from b".into(),
-                    usage: EntryUsage::default(),
+                    usage: TokenCounts::default(),
                 })
             })
             .await

@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use super::support::{Calls, Ns};
 use crate::cache::*;
 use crate::integrations::google::{GoogleClient, GoogleConfig};
+use crate::llm::TokenCounts;
 use crate::{Persona, TenantId};
 
 async fn store(fake: &GoogleFake, root: &str) -> GoogleDocsL3 {
@@ -38,7 +39,7 @@ async fn google_docs_keep_entries_for_workspace_tenants() {
             calls.hit();
             Ok::<_, std::convert::Infallible>(Computed {
                 value: "## What developers get\nA new endpoint.".into(),
-                usage: EntryUsage::default(),
+                usage: TokenCounts::default(),
             })
         })
         .await

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::support::{Calls, Ns};
 use crate::cache::*;
+use crate::llm::TokenCounts;
 use crate::TenantId;
 
 fn key() -> CacheKey {
@@ -15,7 +16,7 @@ async fn value(calls: Calls, v: &'static str) -> Result<Computed, String> {
     calls.hit();
     Ok(Computed {
         value: v.into(),
-        usage: EntryUsage::default(),
+        usage: TokenCounts::default(),
     })
 }
 

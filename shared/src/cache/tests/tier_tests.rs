@@ -4,6 +4,7 @@ use std::convert::Infallible;
 
 use super::support::{sqlite_l3, Calls, Ns, PgDb};
 use crate::cache::*;
+use crate::llm::TokenCounts;
 use crate::{Persona, TenantId};
 
 fn thj() -> TenantId {
@@ -21,9 +22,9 @@ async fn compute(calls: &Calls, value: &str) -> Result<Computed, Infallible> {
     calls.hit();
     Ok(Computed {
         value: value.to_owned(),
-        usage: EntryUsage {
-            input_tokens: 10,
-            output_tokens: 5,
+        usage: TokenCounts {
+            input: 10,
+            output: 5,
             ..Default::default()
         },
     })
@@ -198,7 +199,7 @@ async fn l3_promotes(l3: SqlL3) {
         &expect(),
         Computed {
             value: "kept".into(),
-            usage: EntryUsage::default(),
+            usage: TokenCounts::default(),
         },
     );
     l3.put(&key, &entry).await.unwrap();
