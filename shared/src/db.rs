@@ -272,6 +272,36 @@ mod tests {
         let db = Database::open(&t.url).await.unwrap();
         assert_eq!(db.backend(), Backend::Postgres);
         db.ping().await.unwrap();
+        // Every table of the migrations exists, and every migration is recorded as applied.
+        let tables: Vec<(String,)> = db
+            .fetch_all(
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = current_schema() ORDER BY table_name",
+                &[],
+            )
+            .await
+            .unwrap();
+        let tables: Vec<&str> = tables.iter().map(|(t,)| t.as_str()).collect();
+        for table in [
+            "usage_records",
+            "transform_cache",
+            "activity_events",
+            "decisions",
+        ] {
+            assert!(tables.contains(&table), "{table} missing from {tables:?}");
+        }
+        let applied: Vec<(i64,)> = db
+            .fetch_all(
+                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+                &[],
+            )
+            .await
+            .unwrap();
+        let migrations =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+                .unwrap()
+                .count();
+        assert_eq!(applied.len(), migrations, "applied: {applied:?}");
         db.close().await;
     }
 

@@ -275,7 +275,25 @@ fn combined_errors_keep_the_longest_wait_and_the_deferral() {
 }
 
 #[test]
-fn trace_id_is_extracted() {
-    let t = TraceContext::new_root();
-    assert_eq!(t.trace_id().len(), 32);
+fn the_trace_id_is_the_traceparents_second_field() {
+    let given = TraceContext {
+        traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+    };
+    assert_eq!(given.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+
+    // A new root is a well-formed traceparent whose trace id is its own, fresh each time.
+    let (a, b) = (TraceContext::new_root(), TraceContext::new_root());
+    let fields: Vec<&str> = a.traceparent.split('-').collect();
+    assert_eq!(fields.len(), 4, "{}", a.traceparent);
+    assert_eq!((fields[0], fields[3]), ("00", "01"));
+    assert_eq!(fields[1], a.trace_id());
+    assert_eq!(fields[2].len(), 16);
+    assert!(a.trace_id().chars().all(|c| c.is_ascii_hexdigit()));
+    assert_ne!(a.trace_id(), b.trace_id());
+
+    // A malformed value yields no trace id rather than a wrong one.
+    let short = TraceContext {
+        traceparent: "00-abc".into(),
+    };
+    assert_eq!(short.trace_id(), "");
 }
