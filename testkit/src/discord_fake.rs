@@ -26,7 +26,7 @@ pub use limits::{FakeLimits, RateLimitCounts, CHANNEL_MESSAGES_BUCKET};
 
 /// One request the fake received.
 #[derive(Clone, Debug)]
-pub struct RecordedRequest {
+pub struct DiscordRequest {
     /// HTTP method.
     pub method: String,
     /// Path (with query), e.g. `/api/v10/webhooks/1/tok/messages/@original`.
@@ -65,7 +65,7 @@ struct Scripted {
 }
 
 struct FakeState {
-    requests: Vec<RecordedRequest>,
+    requests: Vec<DiscordRequest>,
     messages: Vec<FakeMessage>,
     scripted: VecDeque<Scripted>,
     expired_tokens: Vec<String>,
@@ -168,7 +168,7 @@ impl DiscordFake {
     }
 
     /// Every request received, in order.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
+    pub fn requests(&self) -> Vec<DiscordRequest> {
         self.state.lock().unwrap().requests.clone()
     }
 

@@ -10,7 +10,7 @@ use crate::job::JobError;
 
 /// An error status from the API, with everything parsed from its body and headers.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ApiError {
+pub struct ClaudeApiError {
     /// HTTP status.
     pub status: u16,
     /// `error.type` (e.g. `rate_limit_error`), or `http_<status>` when the body is not JSON.
@@ -32,7 +32,7 @@ pub const SPEND_LIMIT_CODE: &str = "enforced_spend_limit_reached";
 /// (no `retry-after`, no reset headers); the queue spreads it further.
 pub const UNHINTED_WAIT: Duration = Duration::from_secs(2);
 
-impl ApiError {
+impl ClaudeApiError {
     /// A 429 caused by the organization's spend limit: terminal.
     pub fn is_spend_limit(&self) -> bool {
         self.error_code.as_deref() == Some(SPEND_LIMIT_CODE)
@@ -70,7 +70,7 @@ impl ApiError {
     }
 }
 
-impl std::fmt::Display for ApiError {
+impl std::fmt::Display for ClaudeApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
@@ -95,7 +95,7 @@ pub enum LlmError {
     NotConfigured(String),
     /// The API answered with an error status.
     #[error("{0}")]
-    Api(ApiError),
+    Api(ClaudeApiError),
     /// No complete answer within the request timeout.
     #[error("Claude did not answer within {0:?}")]
     Timeout(Duration),
@@ -128,7 +128,7 @@ impl LlmError {
     }
 
     /// Whether the job should wait without spending an attempt: the API is rate limiting or
-    /// overloaded ([`ApiError::is_rate_limit`]), or every worker is paused.
+    /// overloaded ([`ClaudeApiError::is_rate_limit`]), or every worker is paused.
     pub fn is_rate_limit(&self) -> bool {
         match self {
             LlmError::Api(e) => e.is_rate_limit(),
@@ -195,7 +195,7 @@ pub fn parse_api_error(
     headers: &HeaderMap,
     body: &[u8],
     now: DateTime<Utc>,
-) -> ApiError {
+) -> ClaudeApiError {
     let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let err = json.as_ref().and_then(|v| v.get("error"));
     let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
@@ -214,7 +214,7 @@ pub fn parse_api_error(
     let request_id = header_str(headers, "request-id")
         .map(str::to_owned)
         .or_else(|| text(json.as_ref().and_then(|v| v.get("request_id"))));
-    ApiError {
+    ClaudeApiError {
         status,
         error_type,
         message,

@@ -16,7 +16,7 @@ mod pause_tests;
 
 pub use client::{ClaudeClient, ClaudeConfig, ClaudeReply, HttpVersion, ANTHROPIC_VERSION};
 pub use cost::{cost_micros, format_dollars, micros_to_dollars, round_to_cents, TokenCounts};
-pub use error::{ApiError, LlmError};
+pub use error::{ClaudeApiError, LlmError};
 pub use pricing::{ModelPrice, ModelRoutes, Prices};
 pub use types::{
     CacheControl, ContentBlock, CountTokensRequest, Message, MessageContent, MessagesRequest,

@@ -21,7 +21,7 @@ use crate::ids::{Persona, TenantId};
 use crate::queue::RateLimit;
 
 /// Environment lookup used while loading (the process environment, or a map in tests).
-pub(crate) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub(crate) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Reads and parses one JSON file; a key repeated in one object (at any depth) is refused.
 pub(crate) fn read_json(path: &Path) -> Result<Value, ConfigError> {
@@ -240,7 +240,7 @@ fn tier_layer(t: &TierSpec) -> Value {
 pub(crate) struct TenantInputs<'a> {
     pub defaults: &'a Defaults,
     pub tiers: &'a BTreeMap<String, TierSpec>,
-    pub lookup: Lookup<'a>,
+    pub lookup: EnvLookup<'a>,
     pub master_key: Option<&'a SecretString>,
 }
 

@@ -30,7 +30,7 @@ pub use defaults::{Defaults, DigestConfig, FetchSettings, TierSpec};
 pub use error::{ConfigError, TenantError};
 pub use layers::override_var;
 pub use model::{
-    DiscordConfig, GithubConfig, LinearConfig, ProductConfig, TenantConfig, TenantQuotas,
+    GithubConfig, LinearConfig, ProductConfig, TenantConfig, TenantDiscordConfig, TenantQuotas,
 };
 pub use registry::TenantRegistry;
 pub use secrets::{

@@ -41,7 +41,7 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub linear: LinearConfig,
     #[serde(default)]
-    pub discord: DiscordConfig,
+    pub discord: TenantDiscordConfig,
     #[serde(default)]
     pub products: BTreeMap<String, ProductConfig>,
 }
@@ -84,7 +84,7 @@ pub struct TenantConfig {
     /// Linear routing.
     pub linear: LinearConfig,
     /// Discord behaviour.
-    pub discord: DiscordConfig,
+    pub discord: TenantDiscordConfig,
     /// Products (projects) the tenant tracks, by key.
     pub products: BTreeMap<String, ProductConfig>,
 }
@@ -124,7 +124,7 @@ pub struct LinearConfig {
 /// Discord behaviour.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct DiscordConfig {
+pub struct TenantDiscordConfig {
     /// Where notifications without a more specific route go (and weekly digests).
     #[serde(default)]
     pub notification_channel_id: Option<String>,
@@ -133,7 +133,7 @@ pub struct DiscordConfig {
     pub command_roles: BTreeMap<String, Vec<String>>,
 }
 
-impl DiscordConfig {
+impl TenantDiscordConfig {
     /// Whether a member with `member_roles` may run `command`.
     pub fn command_allowed(&self, command: &str, member_roles: &[String]) -> bool {
         match self.command_roles.get(command) {
@@ -259,7 +259,7 @@ mod tests {
 
     #[test]
     fn command_roles_empty_means_everyone() {
-        let d: DiscordConfig = serde_json::from_value(serde_json::json!({
+        let d: TenantDiscordConfig = serde_json::from_value(serde_json::json!({
             "commandRoles": {"transform": ["1", "2"], "usage": []}
         }))
         .unwrap();

@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{FakeMessage, FakeState, RecordedRequest, Release, Shared, INTERACTION_CHANNEL_ID};
+use super::{DiscordRequest, FakeMessage, FakeState, Release, Shared, INTERACTION_CHANNEL_ID};
 
 fn record(state: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) {
-    state.lock().unwrap().requests.push(RecordedRequest {
+    state.lock().unwrap().requests.push(DiscordRequest {
         method: method.to_string(),
         path: uri.to_string(),
         authorization: headers
