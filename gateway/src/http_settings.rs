@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use onomancer_shared::settings::SettingsError;
+use onomancer_shared::settings::{read_vars, SettingsError};
 
 /// `ONOMANCER_HTTP_HEADER_TIMEOUT_MS` default.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,34 +48,43 @@ impl HttpSettings {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
-    /// Reads the settings through `get` (tests pass a map). Unset or blank means the default;
-    /// the connection cap's default stays below the process's open-files limit, so that
-    /// connections alone can never use up the descriptors `/healthz` and Redis need.
+    /// Reads the settings through `get` (tests pass a map; see [`read_vars`]). Unset or blank
+    /// means the default; the connection cap's default stays below the process's open-files
+    /// limit, so that connections alone can never use up the descriptors `/healthz` and Redis
+    /// need.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let positive = |var: &'static str| -> Result<Option<u64>, SettingsError> {
-            match get(var).filter(|v| !v.trim().is_empty()) {
-                None => Ok(None),
-                Some(v) => match v.trim().parse::<u64>() {
-                    Ok(n) if n > 0 => Ok(Some(n)),
-                    _ => Err(SettingsError {
-                        var,
-                        problem: format!("{v:?} is not a positive integer"),
-                    }),
-                },
-            }
-        };
+        let vars: HttpVars = read_vars(get)?;
         let defaults = Self::default();
-        let ms = |var, default| -> Result<Duration, SettingsError> {
-            Ok(positive(var)?.map_or(default, Duration::from_millis))
-        };
         Ok(Self {
-            header_timeout: ms("ONOMANCER_HTTP_HEADER_TIMEOUT_MS", defaults.header_timeout)?,
-            body_timeout: ms("ONOMANCER_HTTP_BODY_TIMEOUT_MS", defaults.body_timeout)?,
-            max_connections: positive("ONOMANCER_HTTP_MAX_CONNECTIONS")?
-                .map_or(defaults.max_connections, |n| {
-                    usize::try_from(n).unwrap_or(usize::MAX)
-                }),
+            header_timeout: vars
+                .header_timeout_ms
+                .map_or(defaults.header_timeout, Duration::from_millis),
+            body_timeout: vars
+                .body_timeout_ms
+                .map_or(defaults.body_timeout, Duration::from_millis),
+            max_connections: vars.max_connections.map_or(defaults.max_connections, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            }),
         })
+    }
+}
+
+/// The variables [`HttpSettings`] reads.
+#[derive(clap::Parser, Debug)]
+#[command(disable_help_flag = true, disable_version_flag = true)]
+struct HttpVars {
+    #[arg(long, env = "ONOMANCER_HTTP_HEADER_TIMEOUT_MS", value_parser = positive)]
+    header_timeout_ms: Option<u64>,
+    #[arg(long, env = "ONOMANCER_HTTP_BODY_TIMEOUT_MS", value_parser = positive)]
+    body_timeout_ms: Option<u64>,
+    #[arg(long, env = "ONOMANCER_HTTP_MAX_CONNECTIONS", value_parser = positive)]
+    max_connections: Option<u64>,
+}
+
+fn positive(v: &str) -> Result<u64, String> {
+    match v.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{v:?} is not a positive integer")),
     }
 }
 

@@ -88,9 +88,180 @@ pub struct Settings {
 #[error("environment variable {var}: {problem}")]
 pub struct SettingsError {
     /// The variable's name.
-    pub var: &'static str,
+    pub var: String,
     /// What is wrong with its value (never the value itself, which may be a secret).
     pub problem: String,
+}
+
+/// Reads the variables `V` declares (clap's `env` names them; defaults and parsers are
+/// `V`'s) through `get`: the process environment, or a map in tests. A variable set to blanks
+/// counts as unset; `get` is the only source (clap never reads the environment itself here).
+pub fn read_vars<V: clap::Parser>(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<V, SettingsError> {
+    let command = V::command();
+    // Each declared variable that is set becomes its argument.
+    let mut args: Vec<String> = Vec::new();
+    let mut names: Vec<(String, String)> = Vec::new();
+    for arg in command.get_arguments() {
+        let (Some(var), Some(long)) = (arg.get_env(), arg.get_long()) else {
+            continue;
+        };
+        let var = var.to_string_lossy().into_owned();
+        if let Some(value) = get(&var).filter(|v| !v.trim().is_empty()) {
+            args.push(format!("--{long}={value}"));
+        }
+        names.push((long.to_string(), var));
+    }
+    let matches = command
+        .no_binary_name(true)
+        .mut_args(|arg| arg.env(None::<&'static str>))
+        .try_get_matches_from(&args)
+        .map_err(|e| settings_error(&e, &names))?;
+    V::from_arg_matches(&matches).map_err(|e| settings_error(&e, &names))
+}
+
+/// A clap error as a [`SettingsError`]: the variable it concerns and the parser's message
+/// (clap's own rendering would quote the value, which may be a secret).
+fn settings_error(e: &clap::Error, names: &[(String, String)]) -> SettingsError {
+    use clap::error::{ContextKind, ContextValue};
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.clone(),
+        _ => String::new(),
+    };
+    let var = names
+        .iter()
+        .find(|(long, _)| arg.starts_with(&format!("--{long} ")) || arg == format!("--{long}"))
+        .map_or_else(|| "environment".to_string(), |(_, var)| var.clone());
+    let problem = match std::error::Error::source(e) {
+        Some(source) => source.to_string(),
+        None => e.kind().to_string(),
+    };
+    SettingsError { var, problem }
+}
+
+/// Every variable a process reads, declared once: its name (clap's `env`), default and parser.
+/// [`Settings::from_lookup`] reads it; the parsers' messages name the problem, and the error
+/// names the variable.
+#[derive(clap::Parser, Debug)]
+#[command(
+    no_binary_name = true,
+    disable_help_flag = true,
+    disable_version_flag = true
+)]
+struct Vars {
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://./data/onomancer.db"
+    )]
+    database_url: String,
+    #[arg(long, env = "ONOMANCER_CONFIG_DIR", default_value = "./config")]
+    config_dir: PathBuf,
+    #[arg(long, env = "ONOMANCER_HTTP_ADDR", default_value = "0.0.0.0:8080", value_parser = socket_addr)]
+    http_addr: SocketAddr,
+    #[arg(long, env = "ONOMANCER_METRICS_ADDR", value_parser = socket_addr)]
+    metrics_addr: Option<SocketAddr>,
+    #[arg(long, env = "ONOMANCER_NAMESPACE", value_parser = namespace)]
+    namespace: Option<String>,
+    #[arg(long, env = "ANTHROPIC_API_KEY", hide_env_values = true)]
+    anthropic_api_key: Option<String>,
+    #[arg(
+        long,
+        env = "ANTHROPIC_BASE_URL",
+        default_value = "https://api.anthropic.com"
+    )]
+    anthropic_base_url: String,
+    #[arg(long, env = "ANTHROPIC_TIMEOUT_SECONDS", default_value = "120", value_parser = seconds)]
+    anthropic_timeout_seconds: Duration,
+    #[arg(long, env = "ANTHROPIC_HTTP_VERSION", default_value = "auto", value_parser = http_version)]
+    anthropic_http_version: crate::llm::HttpVersion,
+    #[arg(long, env = "DISCORD_BOT_TOKEN", hide_env_values = true)]
+    discord_bot_token: Option<String>,
+    #[arg(long, env = "DISCORD_APPLICATION_ID", value_parser = snowflake)]
+    discord_application_id: Option<u64>,
+    #[arg(long, env = "DISCORD_PUBLIC_KEY")]
+    discord_public_key: Option<String>,
+    #[arg(long, env = "DISCORD_API_BASE")]
+    discord_api_base: Option<String>,
+    #[arg(long, env = "DISCORD_TIMEOUT_SECONDS", default_value = "20", value_parser = seconds)]
+    discord_timeout_seconds: Duration,
+    #[arg(long, env = "DISCORD_INTERACTIONS", default_value = "http", value_parser = interactions)]
+    discord_interactions: DiscordInteractions,
+    #[arg(long, env = "ONOMANCER_MASTER_KEY", hide_env_values = true)]
+    master_key: Option<String>,
+    #[arg(long, env = "ONOMANCER_LOG_FORMAT", value_parser = log_format)]
+    log_format: Option<LogFormat>,
+    #[arg(long, env = "ONOMANCER_ENV")]
+    environment: Option<String>,
+    #[arg(long, env = "ONOMANCER_WORKER_NAME")]
+    worker_name: Option<String>,
+    #[arg(long, env = "ONOMANCER_WORKER_CONCURRENCY", default_value = "16", value_parser = positive)]
+    worker_concurrency: usize,
+    #[arg(long, env = "ONOMANCER_CLAIM_IDLE_MS", value_parser = millis)]
+    claim_idle_ms: Option<Duration>,
+    #[arg(long, env = "ONOMANCER_SHUTDOWN_GRACE_MS", value_parser = millis)]
+    shutdown_grace_ms: Option<Duration>,
+}
+
+fn socket_addr(v: &str) -> Result<SocketAddr, String> {
+    v.parse()
+        .map_err(|e| format!("{v:?} is not a socket address like 0.0.0.0:8080 ({e})"))
+}
+
+fn namespace(v: &str) -> Result<String, String> {
+    if v.contains(['{', '}', ' ']) {
+        return Err("must not contain braces or spaces".into());
+    }
+    Ok(v.to_string())
+}
+
+fn seconds(v: &str) -> Result<Duration, String> {
+    match v.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!(
+            "{v:?} is not a number of seconds between 0 and 86400"
+        )),
+    }
+}
+
+fn http_version(v: &str) -> Result<crate::llm::HttpVersion, String> {
+    crate::llm::HttpVersion::parse(v).ok_or_else(|| format!("{v:?} is not auto, http1 or http2"))
+}
+
+fn snowflake(v: &str) -> Result<u64, String> {
+    v.parse().map_err(|_| "is not a numeric snowflake".into())
+}
+
+fn interactions(v: &str) -> Result<DiscordInteractions, String> {
+    match v {
+        "http" => Ok(DiscordInteractions::Http),
+        "gateway" => Ok(DiscordInteractions::Gateway),
+        other => Err(format!("{other:?} is neither \"http\" nor \"gateway\"")),
+    }
+}
+
+fn log_format(v: &str) -> Result<LogFormat, String> {
+    match v {
+        "json" => Ok(LogFormat::Json),
+        "pretty" => Ok(LogFormat::Pretty),
+        other => Err(format!("{other:?} is neither \"json\" nor \"pretty\"")),
+    }
+}
+
+fn positive(v: &str) -> Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{v:?} is not a positive integer")),
+    }
+}
+
+fn millis(v: &str) -> Result<Duration, String> {
+    v.parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("{v:?} is not a whole number of milliseconds"))
 }
 
 impl Settings {
@@ -99,133 +270,37 @@ impl Settings {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
-    /// Reads settings through `get` (tests pass a map).
+    /// Reads settings through `get` (the environment, or a map in tests; see [`read_vars`]).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let addr = |var: &'static str,
-                    default: Option<&str>|
-         -> Result<Option<SocketAddr>, SettingsError> {
-            match get(var).as_deref().or(default) {
-                None => Ok(None),
-                Some(v) => v.parse().map(Some).map_err(|e| SettingsError {
-                    var,
-                    problem: format!("{v:?} is not a socket address like 0.0.0.0:8080 ({e})"),
-                }),
-            }
-        };
-        let log_format = match get("ONOMANCER_LOG_FORMAT").as_deref() {
-            Some("json") => LogFormat::Json,
-            Some("pretty") => LogFormat::Pretty,
-            Some(other) => {
-                return Err(SettingsError {
-                    var: "ONOMANCER_LOG_FORMAT",
-                    problem: format!("{other:?} is neither \"json\" nor \"pretty\""),
-                })
-            }
-            None if get("ONOMANCER_ENV").as_deref() == Some("production") => LogFormat::Json,
+        let vars: Vars = read_vars(get)?;
+        let log_format = match vars.log_format {
+            Some(format) => format,
+            None if vars.environment.as_deref() == Some("production") => LogFormat::Json,
             None => LogFormat::Pretty,
         };
-        let discord_application_id = match get("DISCORD_APPLICATION_ID") {
-            None => None,
-            Some(v) => Some(v.parse().map_err(|_| SettingsError {
-                var: "DISCORD_APPLICATION_ID",
-                problem: "is not a numeric snowflake".into(),
-            })?),
-        };
-        let discord_interactions = match get("DISCORD_INTERACTIONS").as_deref() {
-            None | Some("http") => DiscordInteractions::Http,
-            Some("gateway") => DiscordInteractions::Gateway,
-            Some(other) => {
-                return Err(SettingsError {
-                    var: "DISCORD_INTERACTIONS",
-                    problem: format!("{other:?} is neither \"http\" nor \"gateway\""),
-                })
-            }
-        };
-        let worker_concurrency = match get("ONOMANCER_WORKER_CONCURRENCY") {
-            None => 16,
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if n > 0 => n,
-                _ => {
-                    return Err(SettingsError {
-                        var: "ONOMANCER_WORKER_CONCURRENCY",
-                        problem: format!("{v:?} is not a positive integer"),
-                    })
-                }
-            },
-        };
-        let seconds = |var: &'static str,
-                       default: u64|
-         -> Result<std::time::Duration, SettingsError> {
-            match get(var) {
-                None => Ok(std::time::Duration::from_secs(default)),
-                Some(v) => match v.trim().parse::<f64>() {
-                    Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
-                        Ok(std::time::Duration::from_secs_f64(s))
-                    }
-                    _ => Err(SettingsError {
-                        var,
-                        problem: format!("{v:?} is not a number of seconds between 0 and 86400"),
-                    }),
-                },
-            }
-        };
-        let anthropic_timeout = seconds("ANTHROPIC_TIMEOUT_SECONDS", 120)?;
-        let anthropic_http_version = match get("ANTHROPIC_HTTP_VERSION") {
-            None => crate::llm::HttpVersion::Auto,
-            Some(v) => crate::llm::HttpVersion::parse(&v).ok_or_else(|| SettingsError {
-                var: "ANTHROPIC_HTTP_VERSION",
-                problem: format!("{v:?} is not auto, http1 or http2"),
-            })?,
-        };
-        let discord_timeout = seconds("DISCORD_TIMEOUT_SECONDS", 20)?;
-        let millis = |var: &'static str| -> Result<Option<Duration>, SettingsError> {
-            match get(var) {
-                None => Ok(None),
-                Some(v) => v
-                    .parse::<u64>()
-                    .map(|ms| Some(Duration::from_millis(ms)))
-                    .map_err(|_| SettingsError {
-                        var,
-                        problem: format!("{v:?} is not a whole number of milliseconds"),
-                    }),
-            }
-        };
-        if let Some(ns) = get("ONOMANCER_NAMESPACE") {
-            if ns.contains(['{', '}', ' ']) {
-                return Err(SettingsError {
-                    var: "ONOMANCER_NAMESPACE",
-                    problem: "must not contain braces or spaces".into(),
-                });
-            }
-        }
         Ok(Self {
-            redis_url: get("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
-            database_url: get("DATABASE_URL")
-                .unwrap_or_else(|| "sqlite://./data/onomancer.db".into()),
-            config_dir: get("ONOMANCER_CONFIG_DIR")
-                .unwrap_or_else(|| "./config".into())
-                .into(),
-            http_addr: addr("ONOMANCER_HTTP_ADDR", Some("0.0.0.0:8080"))?.expect("defaulted"),
-            metrics_addr: addr("ONOMANCER_METRICS_ADDR", None)?,
-            namespace: get("ONOMANCER_NAMESPACE"),
-            anthropic_api_key: get("ANTHROPIC_API_KEY").map(SecretString::from),
-            anthropic_base_url: get("ANTHROPIC_BASE_URL")
-                .unwrap_or_else(|| "https://api.anthropic.com".into()),
-            anthropic_timeout,
-            anthropic_http_version,
-            discord_bot_token: get("DISCORD_BOT_TOKEN").map(SecretString::from),
-            discord_application_id,
-            discord_public_key: get("DISCORD_PUBLIC_KEY"),
-            discord_api_base: get("DISCORD_API_BASE"),
-            discord_timeout,
-            discord_interactions,
-            master_key: get("ONOMANCER_MASTER_KEY").map(SecretString::from),
+            redis_url: vars.redis_url,
+            database_url: vars.database_url,
+            config_dir: vars.config_dir,
+            http_addr: vars.http_addr,
+            metrics_addr: vars.metrics_addr,
+            namespace: vars.namespace,
+            anthropic_api_key: vars.anthropic_api_key.map(SecretString::from),
+            anthropic_base_url: vars.anthropic_base_url,
+            anthropic_timeout: vars.anthropic_timeout_seconds,
+            anthropic_http_version: vars.anthropic_http_version,
+            discord_bot_token: vars.discord_bot_token.map(SecretString::from),
+            discord_application_id: vars.discord_application_id,
+            discord_public_key: vars.discord_public_key,
+            discord_api_base: vars.discord_api_base,
+            discord_timeout: vars.discord_timeout_seconds,
+            discord_interactions: vars.discord_interactions,
+            master_key: vars.master_key.map(SecretString::from),
             log_format,
-            worker_name: get("ONOMANCER_WORKER_NAME"),
-            worker_concurrency,
-            claim_idle: millis("ONOMANCER_CLAIM_IDLE_MS")?,
-            shutdown_grace: millis("ONOMANCER_SHUTDOWN_GRACE_MS")?,
+            worker_name: vars.worker_name,
+            worker_concurrency: vars.worker_concurrency,
+            claim_idle: vars.claim_idle_ms,
+            shutdown_grace: vars.shutdown_grace_ms,
         })
     }
 
@@ -271,6 +346,24 @@ mod tests {
         let e = with(&[("DISCORD_INTERACTIONS", "websocket")]).unwrap_err();
         assert_eq!(e.var, "DISCORD_INTERACTIONS");
         assert!(e.to_string().contains("\"websocket\" is neither"), "{e}");
+    }
+
+    #[test]
+    fn blank_values_count_as_unset_and_errors_carry_only_the_parsers_message() {
+        let s = with(&[("REDIS_URL", "  "), ("ONOMANCER_WORKER_CONCURRENCY", "")]).unwrap();
+        assert_eq!(s.redis_url, "redis://127.0.0.1:6379");
+        assert_eq!(s.worker_concurrency, 16);
+        let s = with(&[("ANTHROPIC_API_KEY", "-starts-with-a-dash")]).unwrap();
+        assert!(s.anthropic_api_key.is_some());
+        let e = with(&[("ONOMANCER_METRICS_ADDR", "localhost")]).unwrap_err();
+        assert_eq!(e.var, "ONOMANCER_METRICS_ADDR");
+        assert!(
+            e.to_string().starts_with(
+                "environment variable ONOMANCER_METRICS_ADDR: \"localhost\" is not a socket address"
+            ),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("--"), "no clap flag in {e}");
     }
 
     #[test]
